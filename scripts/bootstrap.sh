@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: system packages, a venv, and the pinned Python install.
+# Idempotent and quick when nothing changed (a stamp keyed on the pins).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(espeak-ng sox docker-compose chromium chromium-driver)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+
+stamp=.venv/.installed
+want=$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing Python packages (pinned)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[train,serve,loadtest,dev]"
+  echo "$want" > "$stamp"
+fi
