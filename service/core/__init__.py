@@ -1,0 +1,1 @@
+"""The classify core: the one pipeline every surface calls."""

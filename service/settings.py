@@ -1,0 +1,92 @@
+"""Gateway settings, read once from the environment (prefix ``CLASSIFIER_``) and passed down.
+
+Nested values use ``__``: ``CLASSIFIER_LIMITS__MAX_BODY_BYTES=1000000``. Dict and list settings take
+JSON: ``CLASSIFIER_VERSION_LABELS='{"digits": {"stable": 1, "canary": 2}}'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.limits import InputLimits
+
+
+class RequestLimits(BaseModel):
+    """Bounds enforced before expensive work."""
+
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Bytes of one request body.")
+    max_instances: int = Field(default=64, gt=0, description="Instances in one classify request.")
+    max_image_pixels: int = Field(default=40_000_000, gt=0, description="Pixels of one decoded image.")
+    max_audio_seconds: float = Field(default=30.0, gt=0, description="Seconds of one recording.")
+    max_text_chars: int = Field(default=100_000, gt=0, description="Characters of one text.")
+
+    def input_limits(self) -> InputLimits:
+        """The per-input part, in the feature package's terms."""
+        return InputLimits(
+            max_image_pixels=self.max_image_pixels,
+            max_audio_seconds=self.max_audio_seconds,
+            max_text_chars=self.max_text_chars,
+        )
+
+
+class BatchingSettings(BaseModel):
+    """Dynamic micro-batching per model version (embedded backend)."""
+
+    max_batch_size: int = Field(default=32, gt=0, description="Most rows in one model call.")
+    batch_timeout_ms: float = Field(
+        default=2.0, ge=0, description="How long a partial batch waits for more rows before it runs."
+    )
+    max_queued_rows: int = Field(
+        default=2048, gt=0, description="Rows waiting per version before requests are refused with 429."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
+
+    model_config = SettingsConfigDict(env_prefix="CLASSIFIER_", env_nested_delimiter="__", extra="ignore")
+
+    models_dir: Path = Field(default=Path("models"), description="Model repository: NAME/VERSION/.")
+    backend: Literal["embedded", "tfserving"] = Field(
+        default="embedded", description="Where models run: in this process, or in TensorFlow Serving."
+    )
+    models: list[str] | None = Field(
+        default=None, description="Models to serve and wait for in /readyz; None: every model found."
+    )
+
+    host: str = Field(default="127.0.0.1", description="REST bind address.")
+    port: int = Field(default=8000, ge=0, le=65535, description="REST port.")
+    grpc_enabled: bool = Field(default=True, description="Serve gRPC beside REST.")
+    grpc_host: str = Field(default="127.0.0.1", description="gRPC bind address.")
+    grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC port.")
+    grpc_max_message_bytes: int = Field(default=32 * 1024 * 1024, gt=0, description="gRPC message limit.")
+
+    version_policy: Literal["latest", "all", "specific"] = Field(
+        default="latest", description="Which versions to serve per model (TF Serving's model_version_policy)."
+    )
+    latest_versions: int = Field(default=1, ge=1, description="With policy 'latest': how many newest versions.")
+    specific_versions: dict[str, list[int]] = Field(
+        default_factory=dict, description="With policy 'specific': versions to serve, per model."
+    )
+    version_labels: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per model, label -> version, e.g. stable and canary."
+    )
+    poll_interval_s: float = Field(default=2.0, gt=0, description="How often the model repository is scanned.")
+
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    limits: RequestLimits = Field(default_factory=RequestLimits)
+    preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
+    inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")
+    default_top_k: int = Field(default=5, ge=1, description="top_k when the request names none.")
+
+    tfserving_target: str = Field(
+        default="localhost:8500", description="TF Serving gRPC target; dns:///host:port balances replicas."
+    )
+    tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
