@@ -1,0 +1,59 @@
+"""Prometheus metrics of the gateway, on a registry per app so tests can build several apps.
+
+Latency per stage (decode, preprocess, backend, total) labelled by model, version, surface and status;
+batch sizes of model calls; counts of predicted classes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    """The gateway's instruments; one instance per app, passed to whatever records."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.stage_seconds = Histogram(
+            "classifier_stage_seconds",
+            "Time spent per request stage.",
+            ["stage", "model", "version", "surface", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "classifier_batch_size",
+            "Rows per model call, after dynamic batching.",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "classifier_predictions",
+            "Predicted classes (top-1), per model and version.",
+            ["model", "version", "label"],
+            registry=self.registry,
+        )
+
+    def observe_stage(
+        self, stage: str, seconds: float, *, model: str, version: int | None, surface: str, status: str
+    ) -> None:
+        """Record one stage's duration; ``version`` is None when it was not yet resolved."""
+        self.stage_seconds.labels(stage, model, "" if version is None else str(version), surface, status).observe(
+            seconds
+        )
+
+    def observe_batch(self, model: str, version: int, rows: int) -> None:
+        """Record the size of one model call."""
+        self.batch_size.labels(model, str(version)).observe(rows)
+
+    def count_prediction(self, model: str, version: int, label: str) -> None:
+        """Count one top-1 prediction."""
+        self.predictions.labels(model, str(version), label).inc()
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
