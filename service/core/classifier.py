@@ -119,11 +119,11 @@ class Classifier:
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec) for i, raw in enumerate(inputs)]
         rows = await asyncio.gather(*jobs)
-        return np.stack(rows)  # type: ignore[no-any-return]
+        return np.stack(rows)
 
     def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec) -> np.ndarray:
         try:
-            return preprocess(raw, spec, self._input_limits)
+            return preprocess(raw, spec, self._input_limits)  # type: ignore[no-any-return]
         except InputTooLarge as exc:
             raise PayloadTooLarge(f"instance {index}: {exc}") from exc
         except FeatureError as exc:
