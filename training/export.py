@@ -1,0 +1,173 @@
+"""Export a trained Keras model as one self-describing version: ``models/NAME/VERSION/``.
+
+The layout follows the contract in ARCHITECTURE.md:
+
+    models/NAME/VERSION/
+    ├── saved_model.pb, variables/      signatures ``serving_default`` and ``spec``
+    └── assets.extra/
+        ├── spec.json                   the ModelSpec
+        ├── tf_serving_warmup_requests  PredictionLog TFRecord from real samples
+        ├── evaluation.json             held-out evaluation (when given)
+        └── confusion_matrix.png
+
+A version is written to a hidden temporary folder inside ``models/NAME`` and renamed into
+place, so a server polling the repository never sees half a version. ``VERSION`` is the highest
+integer version present plus one.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+import tensorflow as tf
+
+from features.spec import (
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+    SPEC_INPUT,
+    SPEC_OUTPUT,
+    SPEC_SIGNATURE,
+    ModelSpec,
+)
+from training.evaluate import Evaluation, render_confusion_matrix
+from training.warmup import WARMUP_FILENAME, write_warmup_requests
+
+logger = logging.getLogger(__name__)
+
+ASSETS_EXTRA = "assets.extra"
+SPEC_FILENAME = "spec.json"
+EVALUATION_FILENAME = "evaluation.json"
+CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
+#: Optional hook: another package regenerates TF Serving's config when the repository changes.
+SERVING_CONFIG_MODULE = "service.tfserving_config"
+_TEMP_PREFIX = ".export-"
+
+
+def version_numbers(model_dir: Path) -> list[int]:
+    """The integer versions present in ``models/NAME`` (folders whose name is all digits), sorted."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir: Path) -> int:
+    """The version number the next export gets: highest present + 1, starting at 1."""
+    return max(version_numbers(model_dir), default=0) + 1
+
+
+class _ServingModule(tf.Module):  # type: ignore[misc]
+    """Holds the Keras model's variables and the two signature functions."""
+
+    def __init__(self, model: Any, spec: ModelSpec) -> None:
+        super().__init__(name="classifier")
+        self.model = model
+        features = spec.features
+        input_spec = tf.TensorSpec(
+            [None, *features.input_shape], tf.as_dtype(features.input_dtype), name=features.input_name
+        )
+
+        def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+            probabilities = self.model(inputs, training=False)
+            return {PROBABILITIES_OUTPUT: tf.cast(probabilities, tf.float32)}
+
+        spec_json = spec.to_json()
+
+        def describe(probe: tf.Tensor) -> dict[str, tf.Tensor]:
+            rows = tf.shape(probe)[0]
+            return {SPEC_OUTPUT: tf.fill([rows], tf.constant(spec_json, dtype=tf.string))}
+
+        self.serve = tf.function(serve, input_signature=[input_spec], autograph=False)
+        self.describe = tf.function(
+            describe, input_signature=[tf.TensorSpec([None], tf.int32, name=SPEC_INPUT)], autograph=False
+        )
+
+    def signatures(self) -> dict[str, Any]:
+        return {
+            SERVING_SIGNATURE: self.serve.get_concrete_function(),
+            SPEC_SIGNATURE: self.describe.get_concrete_function(),
+        }
+
+
+def save_signatures(model: Any, spec: ModelSpec, path: Path) -> None:
+    """Write the SavedModel itself (graph, variables, both signatures) to ``path``."""
+    module = _ServingModule(model, spec)
+    tf.saved_model.save(module, str(path), signatures=module.signatures())
+
+
+def export_version(
+    model: Any,
+    spec: ModelSpec,
+    models_dir: Path,
+    *,
+    warmup_inputs: npt.ArrayLike,
+    evaluation: Evaluation | None = None,
+    refresh_serving: bool = True,
+) -> Path:
+    """Export ``model`` as the next version of ``models_dir/spec.name`` and return its folder.
+
+    ``warmup_inputs`` are a few preprocessed samples (``[N, *input_shape]``) for the warm-up
+    file. ``evaluation`` goes to ``evaluation.json`` and is drawn as the confusion matrix PNG.
+    """
+    model_dir = Path(models_dir) / spec.name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=model_dir))
+    try:
+        save_signatures(model, spec, staging)
+        extra = staging / ASSETS_EXTRA
+        extra.mkdir(exist_ok=True)
+        (extra / SPEC_FILENAME).write_text(spec.to_json(), encoding="utf-8")
+        write_warmup_requests(extra / WARMUP_FILENAME, spec, warmup_inputs)
+        if evaluation is not None:
+            (extra / EVALUATION_FILENAME).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
+            render_confusion_matrix(evaluation, extra / CONFUSION_MATRIX_FILENAME, title=spec.name)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; servers may run as another user
+        version_dir = _publish(staging, model_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("exported %s", version_dir)
+    if refresh_serving:
+        refresh_serving_config(Path(models_dir))
+    return version_dir
+
+
+def _publish(staging: Path, model_dir: Path) -> Path:
+    """Rename the finished staging folder to the next free version number (atomic per try)."""
+    while True:
+        target = model_dir / str(next_version(model_dir))
+        try:
+            os.rename(staging, target)  # fails if another exporter took the number meanwhile
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or target.exists():
+                continue
+            raise
+        return target
+
+
+def refresh_serving_config(models_dir: Path) -> None:
+    """Let ``service.tfserving_config`` regenerate TF Serving's config, if that module exists.
+
+    Exporting never fails because of it: the version is already in place, so an error is logged.
+    """
+    try:
+        found = importlib.util.find_spec(SERVING_CONFIG_MODULE)
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        return
+    try:
+        module = importlib.import_module(SERVING_CONFIG_MODULE)
+        hook = getattr(module, "refresh_serving_config", None)
+        if callable(hook):
+            hook(models_dir)
+    except Exception:
+        logger.exception("could not refresh the TF Serving config for %s", models_dir)

@@ -1,0 +1,64 @@
+"""Fit a compiled Keras model: seeded, with progress, early stopping on the validation split."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from training.loading import Arrays
+
+
+def configure_runtime(seed: int, *, threads: int | None = None) -> None:
+    """Seed Python, NumPy and TensorFlow, and cap TF's thread pools (the machine is shared).
+
+    Call before the first model is built; TF fixes its thread pools on first use.
+    """
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    count = threads if threads is not None else min(2, os.cpu_count() or 1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:
+        pass  # the runtime is already initialised (e.g. a second model in one process); keep its pools
+
+
+def fit(
+    model: Any,
+    train: Arrays,
+    val: Arrays,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    patience: int = 3,
+    verbose: int | str = "auto",
+) -> dict[str, list[float]]:
+    """Train until ``epochs`` or until validation loss stops improving; keep the best weights."""
+    callbacks = []
+    has_val = len(val.y) > 0
+    if has_val:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0)
+        )
+    history = model.fit(
+        train.x,
+        train.y,
+        validation_data=(val.x, val.y) if has_val else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def predict(model: Any, x: np.ndarray[Any, Any], *, batch_size: int = 256) -> np.ndarray[Any, Any]:
+    """Softmax outputs for ``x`` (an empty array gives an empty result)."""
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
