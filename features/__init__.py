@@ -1,0 +1,74 @@
+"""The feature package: the one place where raw inputs become model inputs.
+
+Training and the serving gateway both call :func:`preprocess` (or the per-modality functions),
+with the spec stored in the model version, so preprocessing cannot drift between the two.
+Pure NumPy, Pillow, soundfile and SciPy; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from features.audio import log_mel, preprocess_audio, waveform_from_wav
+from features.errors import FeatureError, InputTooLarge, UndecodableInput
+from features.image import preprocess_image, preprocess_image_array
+from features.limits import InputLimits
+from features.spec import AudioFeatures, FeatureSpec, ImageFeatures, Modality, ModelSpec, TextFeatures
+from features.text import build_vocabulary, preprocess_text, tokenize
+
+__all__ = [
+    "AudioFeatures",
+    "FeatureError",
+    "FeatureSpec",
+    "ImageFeatures",
+    "InputLimits",
+    "InputTooLarge",
+    "Modality",
+    "ModelSpec",
+    "TextFeatures",
+    "UndecodableInput",
+    "build_vocabulary",
+    "log_mel",
+    "preprocess",
+    "preprocess_audio",
+    "preprocess_image",
+    "preprocess_image_array",
+    "preprocess_text",
+    "stack",
+    "tokenize",
+    "waveform_from_wav",
+]
+
+
+def preprocess(
+    raw: bytes | str,
+    spec: ModelSpec | ImageFeatures | TextFeatures | AudioFeatures,
+    limits: InputLimits | None = None,
+) -> npt.NDArray[np.generic]:
+    """One raw input -> the model input for ``spec`` (shape ``input_shape``, dtype ``input_dtype``).
+
+    Text models take ``str``; image and audio models take the file's ``bytes``. Any other
+    type, or a failure to decode, raises :class:`UndecodableInput`; inputs over ``limits``
+    raise :class:`InputTooLarge`.
+    """
+    features = spec.features if isinstance(spec, ModelSpec) else spec
+    if isinstance(features, TextFeatures):
+        if not isinstance(raw, str):
+            raise UndecodableInput(f"a text model takes a string, not {type(raw).__name__}")
+        return preprocess_text(raw, features, limits)
+    if isinstance(raw, str):
+        raise UndecodableInput(f"an {features.modality} model takes the file's bytes, not a string")
+    if isinstance(features, ImageFeatures):
+        return preprocess_image(raw, features, limits)
+    return preprocess_audio(raw, features, limits)
+
+
+def stack(arrays: Iterable[npt.NDArray[np.generic]]) -> npt.NDArray[np.generic]:
+    """Preprocessed inputs of one spec -> a batch ``[N, *input_shape]``; refuses an empty batch."""
+    rows = list(arrays)
+    if not rows:
+        raise ValueError("cannot stack an empty batch")
+    return np.stack(rows)

@@ -1,0 +1,154 @@
+"""Text features: a string -> ``int32`` token ids of shape ``(spec.sequence_length,)``.
+
+Tokenising is Unicode normalisation (``spec.normalization``), then case folding
+(``str.casefold``, when ``spec.lowercase``) followed by the same normalisation again, because
+folding can produce unnormalised sequences; then every match of ``spec.token_pattern``.
+
+Ids come from the spec's vocabulary: id 0 pads, id 1 stands for any token not in the vocabulary.
+Sequences keep their first ``sequence_length`` tokens and are padded at the end.
+
+Text with no token at all (empty, whitespace only, only characters the pattern skips) is refused
+with :class:`UndecodableInput`: a model cannot classify nothing, and a request that sends nothing
+is a client mistake better reported than answered with a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from itertools import islice, repeat
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from features.errors import InputTooLarge, UndecodableInput
+from features.limits import InputLimits
+from features.spec import TextFeatures
+
+PAD_TOKEN = "<pad>"
+OOV_TOKEN = "<unk>"
+
+Normalization = Literal["NFC", "NFKC"]
+
+_DEFAULTS = TextFeatures.model_fields
+_DEFAULT_NORMALIZATION: Normalization = _DEFAULTS["normalization"].default
+_DEFAULT_LOWERCASE: bool = _DEFAULTS["lowercase"].default
+_DEFAULT_TOKEN_PATTERN: str = _DEFAULTS["token_pattern"].default
+
+#: Vocabularies whose lookup tables are kept; a gateway serves a handful of text versions at once.
+_INDEX_CACHE_SIZE = 16
+
+
+def tokenize(text: str, spec: TextFeatures) -> list[str]:
+    """The tokens of ``text`` under ``spec``'s normalisation, case folding and pattern."""
+    return list(_tokens(text, spec.normalization, spec.lowercase, spec.token_pattern))
+
+
+def preprocess_text(text: str, spec: TextFeatures, limits: InputLimits | None = None) -> npt.NDArray[np.int32]:
+    """Turn ``text`` into the model input for ``spec``.
+
+    Args:
+        text: The raw text.
+        spec: The text feature spec of the model version.
+        limits: Bounds on the input; the defaults of :class:`InputLimits` when omitted.
+
+    Returns:
+        A new ``int32`` array of shape ``(spec.sequence_length,)``: the ids of the first
+        ``sequence_length`` tokens (``spec.oov_id`` for unknown ones), then ``spec.pad_id``.
+
+    Raises:
+        UndecodableInput: ``text`` is not a ``str`` or has no token.
+        InputTooLarge: ``text`` has more than ``limits.max_text_chars`` characters.
+    """
+    if not isinstance(text, str):
+        raise UndecodableInput(f"text input must be str, not {type(text).__name__}")
+    limits = limits or InputLimits()
+    if len(text) > limits.max_text_chars:
+        raise InputTooLarge(f"text of {len(text)} characters is over the limit of {limits.max_text_chars}")
+    tokens = list(islice(_tokens(text, spec.normalization, spec.lowercase, spec.token_pattern), spec.sequence_length))
+    if not tokens:
+        raise UndecodableInput("the text has no tokens (empty or whitespace only)")
+    ids = np.full(spec.sequence_length, spec.pad_id, dtype=np.int32)
+    ids[: len(tokens)] = np.fromiter(
+        map(_index(spec.vocabulary).get, tokens, repeat(spec.oov_id)), dtype=np.int32, count=len(tokens)
+    )
+    return ids
+
+
+def build_vocabulary(
+    texts: Iterable[str],
+    *,
+    max_tokens: int,
+    min_count: int = 1,
+    normalization: Normalization = _DEFAULT_NORMALIZATION,
+    lowercase: bool = _DEFAULT_LOWERCASE,
+    token_pattern: str = _DEFAULT_TOKEN_PATTERN,
+) -> tuple[str, ...]:
+    """A vocabulary for :class:`TextFeatures` from training texts, the same every run.
+
+    Args:
+        texts: The training texts.
+        max_tokens: Size of the whole vocabulary, ``"<pad>"`` and ``"<unk>"`` included (>= 3).
+        min_count: Tokens seen fewer times are left out (they become ``"<unk>"``).
+        normalization, lowercase, token_pattern: Must be those of the spec the vocabulary
+            goes into; the defaults are :class:`TextFeatures`'s.
+
+    Returns:
+        ``("<pad>", "<unk>", ...)`` followed by the most frequent tokens, ties broken by code
+        point order. Shorter than ``max_tokens`` when the texts have fewer distinct tokens
+        (a :class:`TextFeatures` needs at least one real token).
+    """
+    if max_tokens < 3:
+        raise ValueError("max_tokens counts <pad> and <unk>, so it must be at least 3")
+    if min_count < 1:
+        raise ValueError("min_count must be at least 1")
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(_tokens(text, normalization, lowercase, token_pattern))
+    for reserved in (PAD_TOKEN, OOV_TOKEN):
+        counts.pop(reserved, None)
+    ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+    return (PAD_TOKEN, OOV_TOKEN, *(token for token, _ in ranked[: max_tokens - 2]))
+
+
+def _tokens(text: str, normalization: Normalization, lowercase: bool, token_pattern: str) -> Iterator[str]:
+    text = unicodedata.normalize(normalization, text)
+    if lowercase:
+        text = unicodedata.normalize(normalization, text.casefold())
+    return (match.group() for match in _compiled(token_pattern).finditer(text))
+
+
+@lru_cache(maxsize=32)
+def _compiled(token_pattern: str) -> re.Pattern[str]:
+    return re.compile(token_pattern)
+
+
+_index_cache: OrderedDict[int, tuple[tuple[str, ...], dict[str, int]]] = OrderedDict()
+_index_lock = threading.Lock()
+
+
+def _index(vocabulary: tuple[str, ...]) -> dict[str, int]:
+    """Token -> id for a vocabulary, cached by the tuple's identity.
+
+    A spec's vocabulary tuple lives as long as the spec, and hashing a tuple of many thousands
+    of tokens on every request would cost more than the lookup saves. The cache holds the tuple
+    itself, so its id cannot be reused by another object while the entry exists.
+    """
+    key = id(vocabulary)
+    with _index_lock:
+        entry = _index_cache.get(key)
+        if entry is not None and entry[0] is vocabulary:
+            _index_cache.move_to_end(key)
+            return entry[1]
+    index = {token: position for position, token in enumerate(vocabulary)}
+    with _index_lock:
+        _index_cache[key] = (vocabulary, index)
+        _index_cache.move_to_end(key)
+        while len(_index_cache) > _INDEX_CACHE_SIZE:
+            _index_cache.popitem(last=False)
+    return index
