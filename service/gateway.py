@@ -1,0 +1,218 @@
+"""The gateway process: settings -> metrics -> backend -> classify core -> surfaces, and a clean stop.
+
+``main()`` (``python -m service``, ``classifier-gateway``) reads settings from the environment, serves
+until SIGINT or SIGTERM, then shuts down gracefully and exits 0: surfaces stop accepting and finish
+their in-flight requests, then the backend drains, then the preprocessing threads end. A second
+signal stops waiting for in-flight requests.
+
+Surfaces are the protocol servers (REST, gRPC); each is started and stopped the same way, all over
+the one ``Classifier``. ``build_surfaces`` is the one place that lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import signal
+import sys
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from service.backends.base import ModelBackend, VersionState
+from service.backends.factory import create_backend
+from service.core.classifier import Classifier
+from service.metrics import Metrics
+from service.rest.app import create_app
+from service.rest.server import RestServer
+from service.settings import Settings
+
+log = logging.getLogger("service.gateway")
+
+
+class Surface(Protocol):
+    """A protocol server the gateway runs over the core."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Bind and serve; return once requests are accepted."""
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight requests, release the port."""
+
+    def force_stop(self) -> None:
+        """Stop waiting for in-flight requests (called while ``stop`` runs)."""
+
+
+def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics) -> list[Surface]:
+    """Every protocol surface, each over the same core. REST always; gRPC when enabled."""
+    app = create_app(settings, classifier, metrics)
+    surfaces: list[Surface] = [
+        RestServer(
+            app,
+            settings.host,
+            settings.port,
+            # In-flight requests have at most their deadline to finish; a little slack for the answer.
+            graceful_timeout_s=math.ceil(settings.request_timeout_s) + 5,
+            access_log=settings.log_level == "debug",
+        )
+    ]
+    # gRPC surface hook: the gRPC server is appended here, e.g.
+    #   if settings.grpc_enabled: surfaces.append(GrpcServer(settings, classifier, metrics))
+    return surfaces
+
+
+class Gateway:
+    """One gateway: its backend, its core and its surfaces, started and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self._backend: ModelBackend | None = None
+        self._classifier: Classifier | None = None
+        self.surfaces: list[Surface] = []
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classify core (after ``start``)."""
+        if self._classifier is None:
+            raise RuntimeError("the gateway is not started")
+        return self._classifier
+
+    @property
+    def rest(self) -> RestServer:
+        """The REST server (after ``start``)."""
+        return next(s for s in self.surfaces if isinstance(s, RestServer))
+
+    async def start(self) -> None:
+        """Start the backend, build the core and surfaces, and serve. Models may still be loading."""
+        settings = self.settings
+        log.info("backend '%s': starting (model repository %s)", settings.backend, settings.models_dir)
+        self._backend = create_backend(settings, self.metrics)
+        try:
+            await self._backend.start()
+            log.info("backend '%s': started", settings.backend)
+            self._classifier = Classifier(settings, self._backend, self.metrics)
+            self.surfaces = build_surfaces(settings, self._classifier, self.metrics)
+            for surface in self.surfaces:
+                log.info("surface '%s': starting", surface.name)
+                await surface.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._watcher = asyncio.create_task(self._log_version_changes(), name="version-log")
+        log.info("gateway: serving; /readyz turns 200 once every model has classified a sample")
+
+    async def stop(self) -> None:
+        """Graceful stop: surfaces drain in-flight requests, then the backend finishes its work and closes."""
+        log.info("gateway: stopping")
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+        surfaces, self.surfaces = self.surfaces, []
+        results = await asyncio.gather(*(s.stop() for s in surfaces), return_exceptions=True)
+        for surface, result in zip(surfaces, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("surface '%s': failed to stop cleanly: %r", surface.name, result)
+        if self._backend is not None:
+            log.info("backend '%s': draining and closing", self.settings.backend)
+            await self._backend.close()
+            self._backend = None
+        if self._classifier is not None:
+            await asyncio.to_thread(self._classifier.close)
+            self._classifier = None
+        log.info("gateway: stopped")
+
+    def force_stop(self) -> None:
+        """Stop waiting for in-flight requests."""
+        for surface in self.surfaces:
+            surface.force_stop()
+
+    async def _log_version_changes(self) -> None:
+        # One log line per model version state change, whichever backend runs the models.
+        assert self._backend is not None
+        known: dict[tuple[str, int], VersionState] = {}
+        while True:
+            try:
+                statuses = await self._backend.list_models()
+            except Exception as exc:  # a backend outage is reported by /readyz; keep watching
+                log.warning("backend: cannot list models: %s", exc)
+                statuses = []
+            seen = set()
+            for status in statuses:
+                for entry in status.versions:
+                    key = (status.name, entry.version)
+                    seen.add(key)
+                    if known.get(key) is not entry.state:
+                        reason = f" ({entry.error})" if entry.error else ""
+                        log.info("model '%s' version %d: %s%s", status.name, entry.version, entry.state.value, reason)
+                        known[key] = entry.state
+            for name, version in set(known) - seen:
+                log.info("model '%s' version %d: gone", name, version)
+                del known[(name, version)]
+            await asyncio.sleep(self.settings.poll_interval_s)
+
+
+async def serve(settings: Settings) -> None:
+    """Run a gateway until SIGINT or SIGTERM, then stop it gracefully."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    gateway = Gateway(settings)
+
+    def on_signal(signum: int) -> None:
+        if not stopping.is_set():
+            log.info("%s: finishing in-flight requests, then exiting", signal.Signals(signum).name)
+            stopping.set()
+        else:
+            log.warning("%s again: no longer waiting for in-flight requests", signal.Signals(signum).name)
+            gateway.force_stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await gateway.start()
+        await stopping.wait()
+        await gateway.stop()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def configure_logging(level: str) -> None:
+    """One line per event on stderr, for the gateway and the libraries it runs."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def main() -> int:
+    """Entry point of ``python -m service``: settings from the environment, serve, exit 0 on a clean stop."""
+    # TensorFlow's C++ start-up chatter drowns the gateway's own log unless it is told otherwise first.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"classifier-gateway: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    log.info(
+        "settings: backend=%s models_dir=%s models=%s REST %s:%d",
+        settings.backend,
+        settings.models_dir,
+        "all" if settings.models is None else ",".join(settings.models),
+        settings.host,
+        settings.port,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        log.error("gateway: cannot start: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,188 @@
+"""Every REST error as RFC 9457 ``application/problem+json``, mapped in one place.
+
+One handler serves the whole ``ServiceError`` tree (starlette walks the exception's class chain), one
+turns FastAPI's request validation into the ``SchemaViolation`` shape, one covers starlette's own
+``HTTPException`` (unknown route, wrong method), and ``ErrorBoundaryMiddleware`` answers anything
+unexpected with a generic 500 while the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import Overloaded, SchemaViolation, ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: Problem ``type`` URIs are this prefix plus the error's slug, e.g. ``urn:classifier:problem:model-not-found``.
+PROBLEM_TYPE_PREFIX = "urn:classifier:problem:"
+#: Seconds a client is asked to wait before retrying a 429 or 503.
+RETRY_AFTER_S = 1
+_GENERIC_DETAIL = "The server failed to answer this request; the cause is in its log."
+
+
+class FieldError(BaseModel):
+    """Where a request broke its schema, and how."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: every 4xx and 5xx answer of the REST API has this body."""
+
+    type: str = Field(description="URI naming the kind of problem, e.g. urn:classifier:problem:invalid-input.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request.")
+    instance: str = Field(description="The request path the problem occurred on.")
+    errors: list[FieldError] | None = Field(default=None, description="With 422: each schema violation.")
+
+
+def problem_response(
+    *,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    instance: str,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """A problem+json response; ``extensions`` become extra members (RFC 9457 section 3.2)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    for key, value in (extensions or {}).items():
+        body.setdefault(key, value)
+    retry = status in (Overloaded.http_status, Unavailable.http_status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if retry else None
+    # default=str: extensions come from error constructors and may hold paths or numpy scalars.
+    content = orjson.dumps(body, default=str)
+    return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def service_error_response(exc: ServiceError, instance: str) -> Response:
+    """The problem document for one of our errors; a bare ``ServiceError`` is unexpected, so it stays generic."""
+    if type(exc) is ServiceError:
+        log.error("internal error on %s: %s", instance, exc.detail)
+        return _internal_error(instance)
+    return problem_response(
+        status=exc.http_status,
+        title=exc.title,
+        slug=exc.type_slug(),
+        detail=exc.detail,
+        instance=instance,
+        extensions=exc.extra,
+    )
+
+
+def field_errors(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+    """pydantic or FastAPI errors reduced to ``loc``/``msg``/``type``; the offending input is not echoed back."""
+    return [
+        {"loc": [*prefix, *error.get("loc", ())], "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        for error in errors
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error raised inside the routes to a problem+json answer.
+
+    The app also needs ``ErrorBoundaryMiddleware`` as its outermost middleware for the rest.
+    """
+    app.add_exception_handler(ServiceError, _on_service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)  # type: ignore[arg-type]
+
+
+async def _on_service_error(request: Request, exc: ServiceError) -> Response:
+    return service_error_response(exc, request.url.path)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = field_errors(exc.errors())
+    where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    violation = SchemaViolation(f"the request does not match its schema ({where})", errors=errors)
+    return service_error_response(violation, request.url.path)
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    phrase = http.HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail != phrase else _http_detail(request, exc.status_code)
+    response = problem_response(
+        status=exc.status_code,
+        title=phrase,
+        slug=phrase.lower().replace(" ", "-").replace("'", ""),
+        detail=detail,
+        instance=request.url.path,
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _http_detail(request: Request, status: int) -> str:
+    if status == 404:
+        return f"no route {request.url.path}; see /docs for the API"
+    if status == 405:
+        return f"{request.url.path} does not accept {request.method}"
+    return http.HTTPStatus(status).description
+
+
+def _internal_error(instance: str) -> Response:
+    return problem_response(
+        status=500, title=ServiceError.title, slug=ServiceError.type_slug(), detail=_GENERIC_DETAIL, instance=instance
+    )
+
+
+class ErrorBoundaryMiddleware:
+    """Answers an unexpected exception with a generic 500 problem and logs its traceback.
+
+    Starlette's own 500 handler re-raises after answering (so every request error is logged twice and
+    in-process test clients crash); this boundary ends the error here instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        path = scope.get("path", "")
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ServiceError as exc:
+            # Raised outside the routes' exception handlers (by a middleware): still the same problem.
+            if started:
+                raise
+            await service_error_response(exc, path)(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
+            if started:
+                # Headers are out; the server can only cut the connection.
+                raise
+            await _internal_error(path)(scope, receive, send)

@@ -1,0 +1,57 @@
+"""Probes and metrics: ``/healthz`` (the process answers), ``/readyz`` (every model classified a real
+sample), ``/metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from service.core.classifier import Classifier
+from service.metrics import Metrics
+
+READY = "ready"
+
+
+class Liveness(BaseModel):
+    """The process is up and its event loop answers."""
+
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether every expected model can classify now, and per model why not."""
+
+    ready: bool
+    models: dict[str, str] = Field(description="Per model: 'ready', or the reason it is not.")
+
+
+def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
+    """Liveness, readiness and metrics routes."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> Liveness:
+        return Liveness()
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: every expected model has classified a real sample",
+        response_class=Response,
+        responses={
+            200: {"model": Readiness, "description": "Every expected model is ready."},
+            503: {"model": Readiness, "description": "Some model is not ready; the report says why."},
+        },
+    )
+    async def readyz() -> Response:
+        report = await classifier.readiness()
+        ready = bool(report) and all(state == READY for state in report.values())
+        body = Readiness(ready=ready, models=report)
+        return Response(body.model_dump_json(), status_code=200 if ready else 503, media_type="application/json")
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,88 @@
+"""``RestServer``: uvicorn run inside the gateway's own event loop, started and stopped on command.
+
+The gateway owns the signals (uvicorn's own handlers would re-raise SIGTERM after shutting down), binds
+the socket itself (so a busy port is an ordinary ``OSError`` and port 0 reports the port it got), and
+asks uvicorn to stop: close the listener, finish every in-flight request, then return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its signal handlers: the process that embeds it decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class RestServer:
+    """The REST surface as the gateway sees it: ``start()`` binds and serves, ``stop()`` drains."""
+
+    name = "rest"
+
+    def __init__(self, app: FastAPI, host: str, port: int, *, graceful_timeout_s: int, access_log: bool) -> None:
+        self._host = host
+        self._requested_port = port
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="off",  # the gateway starts and closes the backend around the server
+            log_config=None,  # the gateway configures logging
+            access_log=access_log,
+            server_header=False,
+            timeout_graceful_shutdown=graceful_timeout_s,
+        )
+        self._server = _EmbeddedUvicorn(config)
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
+        if self._socket is None:
+            raise RuntimeError("the REST server is not started")
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and begin serving; returns once connections are accepted."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._socket = socket.create_server((self._host, self._requested_port), family=family, backlog=2048)
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="rest-server")
+        while not self._server.started:
+            if self._task.done():
+                await self._task  # raises what stopped it
+                raise RuntimeError("the REST server stopped while starting")
+            await asyncio.sleep(0.01)
+        log.info("REST listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the graceful timeout), close the socket."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._task = None
+        log.info("REST stopped")
+
+    def force_stop(self) -> None:
+        """Give up waiting for in-flight requests (a second Ctrl-C)."""
+        self._server.force_exit = True
