@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.errors import FeatureError
-from features.spec import AudioFeatures, FeatureSpec, ImageFeatures, Modality, TextFeatures
+from features.spec import FeatureSpec, Modality
 
 logger = logging.getLogger(__name__)
 
@@ -159,20 +159,10 @@ def read_split(split: Split, modality: Modality, *, workers: int | None = None) 
 
 
 def preprocessor(features: FeatureSpec) -> Callable[[Raw], npt.NDArray[np.generic]]:
-    """The shared ``features`` function for this spec's modality, bound to the spec."""
-    if isinstance(features, ImageFeatures):
-        from features.image import preprocess_image
+    """The shared ``features.preprocess`` bound to this spec: what the gateway computes per request."""
+    from features import preprocess
 
-        return lambda raw: preprocess_image(_as_bytes(raw), features)
-    if isinstance(features, TextFeatures):
-        from features.text import preprocess_text
-
-        return lambda raw: preprocess_text(_as_text(raw), features)
-    if isinstance(features, AudioFeatures):
-        from features.audio import preprocess_audio
-
-        return lambda raw: preprocess_audio(_as_bytes(raw), features)
-    raise TypeError(f"unknown feature spec {type(features).__name__}")
+    return lambda raw: preprocess(raw, features)
 
 
 def featurize(
@@ -206,14 +196,6 @@ def featurize(
     shape = (0, *features.input_shape)
     x = np.stack(rows) if rows else np.zeros(shape, dtype=features.input_dtype)
     return Arrays(x.astype(features.input_dtype, copy=False), np.asarray(kept, dtype=np.int64))
-
-
-def _as_bytes(raw: Raw) -> bytes:
-    return raw.encode("utf-8") if isinstance(raw, str) else raw
-
-
-def _as_text(raw: Raw) -> str:
-    return raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
 
 
 def _map(function: Callable[[T], R], items: Iterable[T], workers: int | None) -> list[R]:

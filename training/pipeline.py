@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from features.spec import Modality, ModelSpec
 from training.architectures import build_model
@@ -40,7 +41,7 @@ class TrainingJob:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The exported version and how it did on the held-out split."""
+    """The exported version, how it did on the held-out split, and the trained Keras model."""
 
     name: str
     spec: ModelSpec
@@ -48,6 +49,7 @@ class TrainingResult:
     evaluation: Evaluation
     epochs_run: int
     seconds: float
+    model: Any = field(repr=False, compare=False, default=None)
 
 
 def train_and_export(job: TrainingJob) -> TrainingResult:
@@ -99,4 +101,5 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
         evaluation=evaluation,
         epochs_run=len(history.get("loss", [])),
         seconds=time.perf_counter() - started,
+        model=model,
     )

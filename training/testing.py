@@ -21,10 +21,16 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from features.spec import Modality
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainingResult
+
+logger = logging.getLogger(__name__)
 
 TINY_MODALITIES: dict[str, Modality] = {"tiny-image": "image", "tiny-text": "text", "tiny-audio": "audio"}
 TINY_LABELS: dict[str, tuple[str, ...]] = {
@@ -84,6 +90,18 @@ def build_tiny_models(
 
     Takes a few seconds in all. Datasets go to ``data_dir`` (a temporary folder by default).
     """
+    results = train_tiny_models(models_dir, names=names, epochs=epochs, data_dir=data_dir)
+    return {name: result.version_dir for name, result in results.items()}
+
+
+def train_tiny_models(
+    models_dir: Path,
+    *,
+    names: tuple[str, ...] = tuple(TINY_MODALITIES),
+    epochs: int = 6,
+    data_dir: Path | None = None,
+) -> dict[str, TrainingResult]:
+    """Like ``build_tiny_models``, but returns the full results, trained Keras models included."""
     from training.feature_specs import FeatureOptions
     from training.pipeline import TrainingJob, train_and_export
 
@@ -95,13 +113,12 @@ def build_tiny_models(
         sequence_length=12,
         clip_seconds=_TONE_SECONDS,
     )
-    versions: dict[str, Path] = {}
+    results: dict[str, TrainingResult] = {}
     with tempfile.TemporaryDirectory(prefix="tiny-datasets-") as scratch:
         root = Path(data_dir) if data_dir is not None else Path(scratch)
         for name in names:
-            dataset = write_tiny_dataset(name, root / name)
             job = TrainingJob(
-                data_dir=dataset,
+                data_dir=write_tiny_dataset(name, root / name),
                 name=name,
                 modality=TINY_MODALITIES[name],
                 models_dir=Path(models_dir),
@@ -113,18 +130,18 @@ def build_tiny_models(
                 workers=1,
             )
             result = train_and_export(job)
-            logging.getLogger(__name__).info(
-                "%s: %s (accuracy %.2f)", name, result.version_dir, result.evaluation.accuracy
-            )
-            versions[name] = result.version_dir
-    return versions
+            logger.info("%s: %s (accuracy %.2f)", name, result.version_dir, result.evaluation.accuracy)
+            results[name] = result
+    return results
 
 
 def _shape_png(label: str, rng: np.random.Generator) -> bytes:
     from PIL import Image, ImageDraw
 
     background = tuple(int(v) for v in rng.integers(0, 60, size=3))
-    colour = tuple(int(v) for v in rng.integers(180, 256, size=3))
+    # Each shape also has its own dominant colour channel, so a few epochs separate them reliably.
+    channel = TINY_LABELS["tiny-image"].index(label)
+    colour = tuple(int(rng.integers(220, 256)) if c == channel else int(rng.integers(0, 90)) for c in range(3))
     image = Image.new("RGB", (_IMAGE_SIZE, _IMAGE_SIZE), background)
     draw = ImageDraw.Draw(image)
     dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
@@ -132,7 +149,7 @@ def _shape_png(label: str, rng: np.random.Generator) -> bytes:
     if label == "square":
         draw.rectangle(box, fill=colour)
     elif label == "circle":
-        draw.ellipse(box, fill=colour)
+        draw.ellipse(box, outline=colour, width=3)
     else:
         draw.line((box[0], box[1], box[2], box[3]), fill=colour, width=3)
         draw.line((box[0], box[3], box[2], box[1]), fill=colour, width=3)
