@@ -13,6 +13,7 @@ from service.rest.routes_classify import classify_router
 from service.rest.routes_health import health_router
 from service.rest.routes_models import models_router
 from service.settings import Settings
+from service.web import mount as mount_page
 
 DESCRIPTION = """\
 Image, text and speech classification. Every model is served by version (TF Serving layout);
@@ -34,7 +35,7 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
     app.include_router(health_router(classifier, metrics))
-    # Browser page at "/": the web surface mounts itself here (one line, owned by service/web).
+    mount_page(app)  # the browser page at "/" and its assets under "/ui/" (owned by service/web)
 
     install_problem_handlers(app)
     install_openapi(app)
