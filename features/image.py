@@ -60,6 +60,8 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+#: Formats whose getexif() reads no pixels and whose decoder can scale down (``Image.draft``).
+_DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 _INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -130,9 +132,11 @@ def _decode(data: bytes, spec: ImageFeatures, limits: InputLimits) -> Image.Imag
                 raise InputTooLarge(
                     f"image of {width}x{height} pixels is over the limit of {limits.max_image_pixels} pixels"
                 )
-            orientation = _orientation(image)
-            _request_draft(image, spec, orientation)
+            if image.format in _DRAFT_FORMATS:
+                _request_draft(image, spec, _orientation(image))
             image.load()
+            # Read only now: for some formats (PNG) getexif() itself decodes the whole image.
+            orientation = _orientation(image)
             decoded: Image.Image = image
             if orientation in _TRANSPOSE_FOR_ORIENTATION:
                 decoded = decoded.transpose(_TRANSPOSE_FOR_ORIENTATION[orientation])
@@ -155,7 +159,7 @@ def _orientation(image: Image.Image) -> int:
 def _request_draft(image: Image.Image, spec: ImageFeatures, orientation: int) -> None:
     """Ask the JPEG decoder for the smallest DCT scale still at least the fitted target size.
 
-    A no-op for other formats. The target is computed in the displayed orientation and mapped
+    The target is computed in the displayed orientation and mapped
     back to the stored one (orientations 5 to 8 swap width and height).
     """
     swapped = orientation >= 5
