@@ -1,0 +1,75 @@
+"""One-line command line over ``ClassifierClient``; prints JSON, exits 1 with the gateway's message on error.
+
+python -m classifier_client classify --target 127.0.0.1:50051 --model digits --image seven.png
+python -m classifier_client classify --model mail --text "win a prize" --text "lunch at 12?"
+python -m classifier_client models
+python -m classifier_client model digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from classifier_client.client import DEFAULT_TIMEOUT_S, ClassifierClient
+from classifier_client.errors import ClassifierError
+from classifier_client.messages import binary_inputs, text_inputs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m classifier_client", description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="127.0.0.1:50051", help="gateway gRPC address (host:port)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="deadline in seconds")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    classify = commands.add_parser("classify", help="classify images, recordings or texts")
+    classify.add_argument("--model", required=True)
+    kinds = classify.add_mutually_exclusive_group(required=True)
+    kinds.add_argument("--image", action="append", help="image file; repeat for several")
+    kinds.add_argument("--audio", action="append", help="WAV file; repeat for several")
+    kinds.add_argument("--text", action="append", help="text; repeat for several")
+    pin = classify.add_mutually_exclusive_group()
+    pin.add_argument("--version", type=int, help="model version (default: newest)")
+    pin.add_argument("--label", help="version label, e.g. stable or canary")
+    classify.add_argument("--top-k", type=int, help="ranked labels per input")
+
+    commands.add_parser("models", help="list the served models")
+    model = commands.add_parser("model", help="describe one model")
+    model.add_argument("name")
+    return parser
+
+
+def _run(args: argparse.Namespace, client: ClassifierClient) -> Any:
+    if args.command == "models":
+        return [dataclasses.asdict(m) for m in client.list_models(timeout=args.timeout)]
+    if args.command == "model":
+        return dataclasses.asdict(client.get_model(args.name, timeout=args.timeout))
+    if args.image:
+        inputs = binary_inputs("image", args.image)
+    elif args.audio:
+        inputs = binary_inputs("audio", args.audio)
+    else:
+        inputs = text_inputs(args.text)
+    result = client.classify(
+        args.model, inputs, version=args.version, label=args.label, top_k=args.top_k, timeout=args.timeout
+    )
+    return dataclasses.asdict(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; 0 on success, 1 when the gateway refused it, 2 on a usage error."""
+    args = _parser().parse_args(argv)
+    with ClassifierClient(args.target, timeout=args.timeout) as client:
+        try:
+            answer = _run(args, client)
+        except ClassifierError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(answer, indent=2))
+    return 0
