@@ -1,0 +1,105 @@
+"""Conversions between the ``classifier.v1`` messages and the core's wire types (``service.core.schemas``).
+
+One converter per message pair, ``to_types`` (proto -> core) and ``from_types`` (core -> proto); no
+logic beyond shape. Request checks the schema would do in REST (a model name, at least one input, each
+input set) raise ``SchemaViolation`` here, so both surfaces refuse the same requests with the same code.
+"""
+
+from __future__ import annotations
+
+from classifier_client.v1 import classifier_pb2 as pb
+
+from service.core.schemas import ClassifyCall, ClassifyResponse, InputLimitsInfo, ModelInfo, RawInput
+from service.errors import SchemaViolation
+
+
+class ClassifyRequestConverter:
+    """``ClassifyRequest`` -> ``ClassifyCall``."""
+
+    @staticmethod
+    def to_types(message: pb.ClassifyRequest, *, timeout_s: float | None) -> ClassifyCall:
+        """The core's call; ``timeout_s`` is what is left of the caller's deadline (None: none set)."""
+        if not message.model:
+            raise SchemaViolation("'model' is required")
+        if not message.inputs:
+            raise SchemaViolation("'inputs' needs at least one input")
+        inputs: list[RawInput] = []
+        for index, item in enumerate(message.inputs):
+            kind = item.WhichOneof("kind")
+            if kind is None:
+                raise SchemaViolation(f"input {index} has none of 'text', 'image', 'audio'")
+            inputs.append(getattr(item, kind))
+        choice = message.WhichOneof("version_choice")
+        # model_construct: every field was checked above or cannot be wrong in a proto, and validation
+        # would copy each input's bytes once more.
+        return ClassifyCall.model_construct(
+            model=message.model,
+            version=message.version if choice == "version" else None,
+            version_label=message.version_label if choice == "version_label" else None,
+            inputs=inputs,
+            top_k=message.top_k or None,
+            timeout_s=timeout_s,
+            surface="grpc",
+        )
+
+
+class ClassifyResponseConverter:
+    """``ClassifyResponse`` (core) -> ``ClassifyResponse`` (proto)."""
+
+    @staticmethod
+    def from_types(response: ClassifyResponse) -> pb.ClassifyResponse:
+        """Probabilities go as a list in label order, the labels once (the core's dicts are in label order)."""
+        predictions = response.predictions
+        labels = list(predictions[0].probabilities) if predictions else []
+        return pb.ClassifyResponse(
+            model=response.model,
+            version=response.version,
+            labels=labels,
+            predictions=[
+                pb.Prediction(
+                    label=p.label,
+                    score=p.score,
+                    top_k=[pb.ScoredLabel(label=s.label, score=s.score) for s in p.top_k],
+                    probabilities=list(p.probabilities.values()),
+                )
+                for p in predictions
+            ],
+        )
+
+
+class ModelInfoConverter:
+    """``ModelInfo`` (core) -> ``ModelInfo`` (proto); None fields stay unset."""
+
+    @staticmethod
+    def from_types(info: ModelInfo) -> pb.ModelInfo:
+        """The proto message; ``input_limits`` only when the core filled it (GetModel)."""
+        message = pb.ModelInfo(
+            name=info.name,
+            labels=info.labels,
+            versions=[
+                pb.VersionInfo(version=v.version, state=v.state, error=v.error)
+                if v.error is not None
+                else pb.VersionInfo(version=v.version, state=v.state)
+                for v in info.versions
+            ],
+            version_labels=info.version_labels,
+        )
+        if info.modality is not None:
+            message.modality = info.modality
+        if info.default_version is not None:
+            message.default_version = info.default_version
+        if info.spec_hash is not None:
+            message.spec_hash = info.spec_hash
+        if info.input_limits is not None:
+            message.input_limits.CopyFrom(_limits(info.input_limits))
+        return message
+
+
+def _limits(limits: InputLimitsInfo) -> pb.InputLimits:
+    return pb.InputLimits(
+        max_body_bytes=limits.max_body_bytes,
+        max_instances=limits.max_instances,
+        max_image_pixels=limits.max_image_pixels,
+        max_audio_seconds=limits.max_audio_seconds,
+        max_text_chars=limits.max_text_chars,
+    )

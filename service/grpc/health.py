@@ -1,0 +1,84 @@
+"""The standard gRPC health service (``grpc.health.v1``), kept in step with ``Classifier.readiness()``.
+
+Statuses are reported for the whole server (``""``) and for ``classifier.v1.Classifier``: NOT_SERVING
+from the start, SERVING once every expected model is ready (an AVAILABLE version passed its
+self-check), NOT_SERVING again if that stops being true, and NOT_SERVING for good from the first step of
+shutdown, so load balancers stop sending before the server stops accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from service.core.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "classifier.v1.Classifier"
+REPORTED = ("", SERVICE_NAME)
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+# While not ready, check often so SERVING comes soon after the models; once ready, ``poll_s``.
+_LOADING_POLL_S = 0.25
+
+
+class ReadinessHealth:
+    """Owns the health servicer and the task that polls readiness."""
+
+    def __init__(self, classifier: Classifier, *, poll_s: float) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._classifier = classifier
+        self._poll_s = poll_s
+        self._held = False  # set_serving(False) holds NOT_SERVING until set_serving(True)
+        self._serving = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Report NOT_SERVING, then follow readiness in a background task."""
+        await self._report(serving=False)
+        self._task = asyncio.create_task(self._follow(), name="grpc-health-readiness")
+
+    async def set_serving(self, serving: bool) -> None:
+        """Force a status: False holds NOT_SERVING (draining); True reports SERVING and resumes following
+        readiness at the next poll."""
+        self._held = not serving
+        await self._report(serving=serving)
+
+    async def shutdown(self) -> None:
+        """NOT_SERVING for good, then stop polling."""
+        await self.servicer.enter_graceful_shutdown()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def serving(self) -> bool:
+        """What is being reported now."""
+        return self._serving
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                report = await self._classifier.readiness()
+                ready = bool(report) and all(state == "ready" for state in report.values())
+                if not ready:
+                    log.debug("not ready: %s", report)
+            except Exception:
+                log.exception("readiness check failed")
+                ready = False
+            if not self._held:
+                await self._report(serving=ready)
+            await asyncio.sleep(self._poll_s if ready else _LOADING_POLL_S)
+
+    async def _report(self, *, serving: bool) -> None:
+        if serving != self._serving:
+            log.info("gRPC health: %s", "SERVING" if serving else "NOT_SERVING")
+        self._serving = serving
+        for service in REPORTED:
+            await self.servicer.set(service, _SERVING if serving else _NOT_SERVING)
