@@ -7,7 +7,8 @@ The pipeline, identical at training and serving time:
    :data:`MIN_SAMPLE_RATE` .. :data:`MAX_SAMPLE_RATE`. A header announcing more than
    ``limits.max_audio_seconds`` is refused before decoding, and the read itself is capped, so a
    lying header cannot get more decoded either.
-2. Decode to float in [-1, 1] and mix the channels down by their mean.
+2. Decode to float in [-1, 1] block by block, mixing the channels down by their mean as it
+   goes (memory holds one block of all channels, never the whole multi-channel recording).
 3. Resample to ``spec.sample_rate`` with a polyphase filter (``scipy.signal.resample_poly``,
    factors reduced by their gcd; a ratio needing factors above 1024 is approximated to 1024).
 4. Keep ``spec.clip_samples``: the first ones (``align="start"``) or the window with the most
@@ -45,6 +46,8 @@ MAX_RESAMPLE_FACTOR = 1024
 #: Windows within this relative distance of the loudest count as equally loud.
 _LOUDEST_TOLERANCE = 1e-6
 _UNREADABLE = "not a readable WAV file"
+#: Frames decoded at a time (about 1.4 s at 48 kHz).
+_BLOCK_FRAMES = 65_536
 
 Floats = npt.NDArray[np.float32]
 
@@ -78,13 +81,7 @@ def waveform_from_wav(data: bytes, spec: AudioFeatures, limits: InputLimits | No
             raise UndecodableInput(f"sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
         if sound.frames / rate > limits.max_audio_seconds:
             raise InputTooLarge(_too_long(sound.frames / rate, limits))
-        cap = math.floor(limits.max_audio_seconds * rate)
-        samples = sound.read(frames=cap + 1, dtype="float32", always_2d=True)
-    if len(samples) > cap:
-        raise InputTooLarge(_too_long(len(samples) / rate, limits))
-    if samples.size == 0:
-        raise UndecodableInput("the recording has no samples")
-    mono: Floats = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
+        mono = _read_mono(sound, cap=math.floor(limits.max_audio_seconds * rate), limits=limits)
     if not np.isfinite(mono).all():
         mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
     return resample(mono, rate, spec.sample_rate)
@@ -144,6 +141,26 @@ def hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
 def mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Inverse of :func:`hz_to_mel`."""
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def _read_mono(sound: soundfile.SoundFile, *, cap: int, limits: InputLimits) -> Floats:
+    """Decode block by block, mixing each down at once, so memory never holds every channel.
+
+    Stops past ``cap`` frames whatever the header said.
+    """
+    blocks: list[Floats] = []
+    decoded = 0
+    while True:
+        chunk = sound.read(frames=_BLOCK_FRAMES, dtype="float32", always_2d=True)
+        if len(chunk) == 0:
+            break
+        decoded += len(chunk)
+        if decoded > cap:
+            raise InputTooLarge(_too_long(decoded / sound.samplerate, limits))
+        blocks.append(chunk[:, 0] if chunk.shape[1] == 1 else chunk.mean(axis=1, dtype=np.float32))
+    if not blocks:
+        raise UndecodableInput("the recording has no samples")
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 def _too_long(seconds: float, limits: InputLimits) -> str:

@@ -56,6 +56,16 @@ def test_preprocess_audio_mixes_by_mean(encode_wav, make_tone):
     np.testing.assert_allclose(waveform, samples / 2, atol=1e-6)
 
 
+def test_waveform_from_wav_long_recording_decoded_across_blocks(encode_wav, make_tone):
+    left, right = make_tone(440, 48_000, 3.0), make_tone(2000, 48_000, 3.0, amplitude=0.2)
+    spec = AudioFeatures(sample_rate=48_000, fmax=16_000.0)
+
+    waveform = waveform_from_wav(encode_wav(np.stack([left, right], axis=1), 48_000, "FLOAT"), spec)
+
+    assert len(waveform) == 144_000  # several decoding blocks
+    np.testing.assert_allclose(waveform, (left + right) / 2, atol=1e-6)
+
+
 @pytest.mark.parametrize("rate", [8_000, 11_025, 16_000, 22_050, 44_100, 48_000])
 def test_preprocess_audio_resampled_tone_peaks_in_its_band(encode_wav, make_tone, audio_spec, rate):
     data = encode_wav(make_tone(1000, rate, 1.0), rate)
