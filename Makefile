@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data
+.PHONY: setup models serve test lint format data proto
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -23,7 +23,11 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy features service training loadtest
+	$(VENV)/bin/mypy features service training loadtest clients/python/classifier_client
+
+# Regenerate the gRPC messages and stubs (committed in clients/python) from proto/; a test checks they match.
+proto: setup
+	$(PY) scripts/generate_proto.py
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -21,10 +21,10 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 
 stamp=.venv/.installed
-want=$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/constraints.txt pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages (pinned)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[train,serve,loadtest,dev]"
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[train,serve,loadtest,dev]" -e clients/python
   echo "$want" > "$stamp"
 fi
