@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from service.backends.base import ModelBackend, VersionState
 from service.backends.factory import create_backend
 from service.core.classifier import Classifier
+from service.grpc import GrpcSurface, create_grpc_server
 from service.metrics import Metrics
 from service.rest.app import create_app
 from service.rest.server import RestServer
@@ -60,8 +61,8 @@ def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics)
             access_log=settings.log_level == "debug",
         )
     ]
-    # gRPC surface hook: the gRPC server is appended here, e.g.
-    #   if settings.grpc_enabled: surfaces.append(GrpcServer(settings, classifier, metrics))
+    if settings.grpc_enabled:
+        surfaces.append(create_grpc_server(settings, classifier))
     return surfaces
 
 
@@ -82,6 +83,11 @@ class Gateway:
         if self._classifier is None:
             raise RuntimeError("the gateway is not started")
         return self._classifier
+
+    @property
+    def grpc(self) -> GrpcSurface:
+        """The gRPC server (after ``start``, when ``grpc_enabled``)."""
+        return next(s for s in self.surfaces if isinstance(s, GrpcSurface))
 
     @property
     def rest(self) -> RestServer:
