@@ -208,28 +208,30 @@ def write_clip(plan: ClipPlan, speech: NDArray[np.float32]) -> None:
 
 
 def speech_spans(samples: NDArray[np.float32], rate: int, *, min_gap_s: float) -> list[tuple[int, int]]:
-    """Sample ranges of the sounds that silences of at least ``min_gap_s`` separate.
-
-    Silence is a 10 ms frame more than ``SILENCE_DB`` below the loudest frame.
-    """
-    frame = max(1, round(rate * _FRAME_S))
-    count = len(samples) // frame
-    if count == 0:
-        return [(0, len(samples))] if len(samples) else []
-    rms = np.sqrt(np.mean(samples[: count * frame].reshape(count, frame).astype(np.float64) ** 2, axis=1))
-    loud = np.flatnonzero(rms > rms.max() * 10 ** (SILENCE_DB / 20))
+    """Sample ranges of the sounds that silences of at least ``min_gap_s`` separate."""
+    frame, loud = _loud_frames(samples, rate)
     if len(loud) == 0:
         return []
     breaks = np.flatnonzero(np.diff(loud) - 1 >= math.ceil(min_gap_s / _FRAME_S - 1e-9))
     starts = [int(loud[0]), *(int(loud[i + 1]) for i in breaks)]
     ends = [*(int(loud[i]) + 1 for i in breaks), int(loud[-1]) + 1]
-    return [(start * frame, end * frame) for start, end in zip(starts, ends, strict=True)]
+    return [(start * frame, min(end * frame, len(samples))) for start, end in zip(starts, ends, strict=True)]
 
 
 def trim_silence(samples: NDArray[np.float32], rate: int) -> NDArray[np.float32]:
     """Cut leading and trailing silence."""
-    spans = speech_spans(samples, rate, min_gap_s=math.inf)
-    return samples[spans[0][0] : spans[-1][1]] if spans else samples
+    frame, loud = _loud_frames(samples, rate)
+    return samples[loud[0] * frame : (loud[-1] + 1) * frame] if len(loud) else samples
+
+
+def _loud_frames(samples: NDArray[np.float32], rate: int) -> tuple[int, NDArray[np.intp]]:
+    """Frame length, and indices of the 10 ms frames no more than ``SILENCE_DB`` below the loudest."""
+    frame = max(1, round(rate * _FRAME_S))
+    count = max(1, math.ceil(len(samples) / frame))
+    padded = np.zeros(count * frame, dtype=np.float64)
+    padded[: len(samples)] = samples
+    rms = np.sqrt(np.mean(padded.reshape(count, frame) ** 2, axis=1))
+    return frame, np.flatnonzero(rms > rms.max() * 10 ** (SILENCE_DB / 20))
 
 
 def _at_sample_rate(samples: NDArray[np.float32], rate: int) -> NDArray[np.float32]:
