@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto
+.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -28,6 +28,15 @@ lint: setup
 # Regenerate the gRPC messages and stubs (committed in clients/python) from proto/; a test checks they match.
 proto: setup
 	$(PY) scripts/generate_proto.py
+
+# TF Serving's wire messages for the gateway (committed in service/tfserving_wire); a test checks they match.
+proto: tfserving-proto
+tfserving-proto: setup
+	$(PY) scripts/generate_tfserving_wire.py
+
+# TF Serving's model config, batching parameters and monitoring config, written beside the models.
+tfserving-config: setup
+	$(PY) -m service.tfserving_config --models-dir models
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -1,0 +1,86 @@
+"""The local model server process: a TF-Serving-compatible gRPC server over the embedded backend.
+
+``ModelServer`` binds the two services to a started backend (tests run it in-process on a free port);
+``serve`` is the whole process: load the repository, serve, and on SIGTERM or SIGINT stop taking new
+calls, let those in flight finish (up to ``settings.request_timeout_s``), then unload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+
+from service.backends.base import ModelBackend
+from service.metrics import Metrics
+from service.modelserver.dataplane import ModelServerDataPlane
+from service.settings import Settings
+from service.tfserving_config import SWAP_MARGIN_VERSIONS
+
+log = logging.getLogger(__name__)
+
+
+class ModelServer:
+    """PredictionService and ModelService on ``host:port`` (port 0: a free one) over a started backend."""
+
+    def __init__(self, settings: Settings, backend: ModelBackend, *, host: str = "127.0.0.1", port: int = 8500) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.host = host
+        self.port = port
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> int:
+        """Start serving; returns the bound port."""
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        from service.modelserver.servicers import ModelServicer, PredictionServicer
+
+        limit = self.settings.grpc_max_message_bytes
+        server = grpc.aio.server(
+            options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+        )
+        dataplane = ModelServerDataPlane(self.settings, self.backend)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(dataplane), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(dataplane), server)
+        self.port = server.add_insecure_port(f"{self.host}:{self.port}")
+        await server.start()
+        self._server = server
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls at once; calls in flight get ``grace`` seconds (None: cancel them now)."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            await server.stop(grace)
+
+
+def model_server_settings(settings: Settings) -> Settings:
+    """Settings as TF Serving runs with the generated config: one version more kept under policy 'latest'."""
+    if settings.version_policy != "latest":
+        return settings
+    return settings.model_copy(update={"latest_versions": settings.latest_versions + SWAP_MARGIN_VERSIONS})
+
+
+async def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Run the model server until SIGTERM or SIGINT, then shut down gracefully."""
+    from service.backends.embedded import EmbeddedBackend
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    backend = EmbeddedBackend(settings, Metrics())
+    await backend.start()
+    server = ModelServer(settings, backend, host=host, port=port)
+    try:
+        bound = await server.start()
+        log.info("model server: TF Serving API on %s:%d, models from %s", host, bound, settings.models_dir)
+        await stop.wait()
+        log.info("model server: stopping; calls in flight get %.3gs", settings.request_timeout_s)
+    finally:
+        await server.stop(settings.request_timeout_s)
+        await backend.close()
+    log.info("model server: stopped")
