@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class Classifier:
 
     def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec) -> np.ndarray:
         try:
-            return preprocess(raw, spec, self._input_limits)  # type: ignore[no-any-return]
+            return preprocess(raw, spec, self._input_limits)
         except InputTooLarge as exc:
             raise PayloadTooLarge(f"instance {index}: {exc}") from exc
         except FeatureError as exc:
@@ -224,9 +224,14 @@ class Classifier:
             raise DeadlineExceeded("the request's deadline passed")
         return left
 
-    async def _within(self, deadline: float, work: Awaitable[T]) -> T:
+    async def _within(self, deadline: float, work: Coroutine[Any, Any, T]) -> T:
         try:
-            return await asyncio.wait_for(work, self._remaining(deadline))
+            left = self._remaining(deadline)
+        except DeadlineExceeded:
+            work.close()  # never started; closing it keeps it from being reported as never awaited
+            raise
+        try:
+            return await asyncio.wait_for(work, left)
         except TimeoutError as exc:
             raise DeadlineExceeded("the request's deadline passed") from exc
 
