@@ -63,7 +63,8 @@ def build(out_dir: Path, *, seed: int = 0, limit: int | None = None, size: int =
 
     groups = group_close_vectors(images.reshape(len(images), -1), _NEAR_DUPLICATE_L1)
     splits = stratified_split(labels, seed=seed, groups=groups.tolist())
-    logger.info("digits: %d samples in %d near-duplicate groups", len(labels), len(set(groups.tolist())))
+    grouped = int(np.sum(np.bincount(groups)[groups] > 1))
+    logger.info("digits: %d samples, %d of them near-duplicates kept in one split", len(labels), grouped)
 
     with DatasetWriter(out_dir, NAME) as writer:
         for index, (ink, label, split) in enumerate(zip(images, labels, splits, strict=True)):
@@ -82,7 +83,7 @@ def build(out_dir: Path, *, seed: int = 0, limit: int | None = None, size: int =
                 details={
                     "samples": len(labels),
                     "near_duplicate_max_l1": _NEAR_DUPLICATE_L1,
-                    "samples_in_near_duplicate_groups": int(np.sum(np.bincount(groups)[groups] > 1)),
+                    "samples_in_near_duplicate_groups": grouped,
                 },
             ),
         )

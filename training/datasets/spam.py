@@ -147,7 +147,14 @@ def build(
     texts = [text for _, text in samples]
     groups = group_similar_texts(texts, NEAR_DUPLICATE_JACCARD, seed=seed)
     splits = stratified_split([mail.label for mail, _ in samples], seed=seed, groups=groups.tolist())
-    logger.info("spam: %d texts in %d near-duplicate groups", len(texts), len(set(groups.tolist())))
+    grouped = int(np.sum(np.bincount(groups)[groups] > 1))
+    logger.info(
+        "spam: %d mails, %d duplicates dropped, %d texts, %d of them near-duplicates kept in one split",
+        len(mails),
+        duplicates,
+        len(texts),
+        grouped,
+    )
 
     with DatasetWriter(out_dir, NAME) as writer:
         for (mail, text), split in zip(samples, splits, strict=True):
@@ -169,7 +176,7 @@ def build(
                     "empty_dropped": empty,
                     "duplicates_dropped": duplicates,
                     "near_duplicate_jaccard": NEAR_DUPLICATE_JACCARD,
-                    "texts_in_near_duplicate_groups": int(np.sum(np.bincount(groups)[groups] > 1)),
+                    "texts_in_near_duplicate_groups": grouped,
                     "max_chars": MAX_CHARS,
                 },
             ),
