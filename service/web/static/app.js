@@ -143,10 +143,17 @@ function useImage(file) {
   if (!file) return;
   state.inputs.image = file;
   showPreview(ui.imagePreview, ui.imageFigure, file);
-  ui.imageName.textContent = `${file.name} · ${formatBytes(file.size)}`;
+  const caption = `${file.name} · ${formatBytes(file.size)}`;
+  ui.imageName.textContent = caption;
   ui.imagePreview.onload = () => {
     // Tiny images (icons, digits) are enlarged with sharp pixels instead of a blur.
     ui.imagePreview.classList.toggle("pixelated", ui.imagePreview.naturalWidth < 128);
+    ui.imagePreview.classList.remove("unreadable");
+  };
+  ui.imagePreview.onerror = () => {
+    // The gateway may still read formats the browser cannot show (TIFF, for one); it has the last word.
+    ui.imagePreview.classList.add("unreadable");
+    ui.imageName.textContent = `${caption} · no preview`;
   };
   updateButton();
 }

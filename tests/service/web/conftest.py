@@ -1,0 +1,166 @@
+"""Fixtures for the browser page: the real gateway over tiny real models, headless Chromium, a page driver.
+
+The gateway runs in its own thread with its own event loop, because Selenium calls block: a server on
+the test's loop could not answer the browser while a test waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+from tryit_page import WAIT_S, TryPage
+
+from service.gateway import Gateway
+from service.settings import Settings
+from training.testing import TINY_MODALITIES, build_tiny_models
+
+CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read ``CLASSIFIER_*``; a developer's shell must not change what the tests see."""
+    for name in list(os.environ):
+        if name.startswith("CLASSIFIER_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny-image``, ``tiny-text`` and ``tiny-audio``, trained and exported once."""
+    root = tmp_path_factory.mktemp("models")
+    build_tiny_models(root)
+    return root
+
+
+class GatewayThread:
+    """``service.gateway.Gateway`` (embedded backend, classify core, REST app, uvicorn) in a thread of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = ""
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(120):
+            raise TimeoutError("the gateway did not start within 120 s")
+        if self._failure is not None:
+            raise RuntimeError("the gateway failed to start") from self._failure
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self._failure = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        gateway = Gateway(self.settings)
+        await gateway.start()
+        try:
+            self.url = gateway.rest.url
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(models_dir: Path) -> Iterator[str]:
+    """Base URL of a running gateway whose tiny models are all AVAILABLE."""
+    settings = Settings(
+        models_dir=models_dir,
+        port=0,
+        grpc_enabled=False,
+        poll_interval_s=0.5,
+        preprocess_threads=2,
+        inference_threads=1,
+    )
+    gateway = GatewayThread(settings)
+    url = gateway.start()
+    try:
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while True:
+                models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+                if all(models.get(name, {}).get("modality") for name in TINY_MODALITIES):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"tiny models not AVAILABLE: {models}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def api(gateway_url: str) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the same gateway, to ask the API what the page should show."""
+    with httpx.Client(base_url=gateway_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium with a fake microphone (a beep) that needs no permission prompt."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1000,1250",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_script_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser: WebDriver, gateway_url: str) -> TryPage:
+    """The page, freshly loaded, with the model list in place."""
+    browser.get_log("browser")  # type: ignore[no-untyped-call]  # drop what earlier tests left
+    return TryPage(browser, gateway_url).open()
