@@ -85,6 +85,13 @@ class Gateway:
         return self._classifier
 
     @property
+    def backend(self) -> ModelBackend:
+        """The model backend (after ``start``)."""
+        if self._backend is None:
+            raise RuntimeError("the gateway is not started")
+        return self._backend
+
+    @property
     def grpc(self) -> GrpcSurface:
         """The gRPC server (after ``start``, when ``grpc_enabled``)."""
         return next(s for s in self.surfaces if isinstance(s, GrpcSurface))
@@ -110,7 +117,10 @@ class Gateway:
         except BaseException:
             await self.stop()
             raise
-        self._watcher = asyncio.create_task(self._log_version_changes(), name="version-log")
+        if settings.backend == "tfserving":
+            # The embedded runtime logs each version's transitions as it makes them; TF Serving's are
+            # only seen by asking, so the gateway logs those.
+            self._watcher = asyncio.create_task(self._log_version_changes(), name="version-log")
         log.info("gateway: serving; /readyz turns 200 once every model has classified a sample")
 
     async def stop(self) -> None:
@@ -139,7 +149,7 @@ class Gateway:
             surface.force_stop()
 
     async def _log_version_changes(self) -> None:
-        # One log line per model version state change, whichever backend runs the models.
+        # One log line per model version state change, as often as the repository is polled.
         assert self._backend is not None
         known: dict[tuple[str, int], VersionState] = {}
         while True:

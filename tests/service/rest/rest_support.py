@@ -1,0 +1,138 @@
+"""Helpers of the REST tests: gateway settings, readiness polling, problem checks, reference predictions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from features import preprocess
+from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, ModelSpec
+from service.gateway import Gateway
+from service.settings import RequestLimits, Settings
+
+PROBLEM = "application/problem+json"
+#: Limits of the ``tight_client`` server.
+TIGHT_LIMITS = RequestLimits(max_body_bytes=4096, max_instances=2)
+
+
+def gateway_settings(models_dir: Path, **overrides: Any) -> Settings:
+    """Settings of a test gateway: loopback, a free port, REST only, a quick repository poll."""
+    values: dict[str, Any] = {
+        "models_dir": models_dir,
+        "host": "127.0.0.1",
+        "port": 0,
+        "grpc_enabled": False,
+        "grpc_port": 0,
+        "poll_interval_s": 0.2,
+        "preprocess_threads": 2,
+        "inference_threads": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running_gateway(settings: Settings, *, ready: bool = True) -> AsyncIterator[Gateway]:
+    """A started gateway (ready, unless told not to wait), stopped gracefully on exit."""
+    gateway = Gateway(settings)
+    await gateway.start()
+    try:
+        if ready:
+            async with httpx.AsyncClient(base_url=gateway.rest.url) as client:
+                await wait_ready(client)
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 90.0) -> dict[str, Any]:
+    """Poll /readyz until it answers 200; returns its body."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        response = await client.get("/readyz")
+        if response.status_code == 200:
+            return response.json()  # type: ignore[no-any-return]
+        if loop.time() > deadline:
+            raise AssertionError(f"not ready after {timeout_s}s: {response.status_code} {response.text}")
+        await asyncio.sleep(0.1)
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str, *, detail_has: str = "") -> dict[str, Any]:
+    """The response is an RFC 9457 problem of this status and kind, and leaks no traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:classifier:problem:{slug}", body
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["instance"], body
+    assert detail_has in body["detail"], body
+    assert "Traceback" not in response.text
+    return body
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text of ``data``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def spec_of(version_dir: Path) -> ModelSpec:
+    """The spec a version was exported with."""
+    return ModelSpec.from_json((version_dir / "assets.extra" / "spec.json").read_text())
+
+
+@cache
+def _serving_function(version_dir: Path) -> Any:
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(version_dir)).signatures[SERVING_SIGNATURE]
+
+
+def reference_probabilities(version_dir: Path, raws: Sequence[bytes | str]) -> np.ndarray:
+    """What the SavedModel itself answers in this process for these raw inputs, one row each."""
+    spec = spec_of(version_dir)
+    batch = np.stack([preprocess(raw, spec) for raw in raws])
+    outputs = _serving_function(version_dir)(**{spec.features.input_name: batch})
+    return np.asarray(outputs[PROBABILITIES_OUTPUT])
+
+
+def assert_answers(body: dict[str, Any], version_dir: Path, raws: Sequence[bytes | str]) -> None:
+    """Prediction i is what the SavedModel itself answers for raw input i (order kept, labels right)."""
+    labels = spec_of(version_dir).labels
+    expected = reference_probabilities(version_dir, raws)
+    predictions = body["predictions"]
+    assert len(predictions) == len(raws)
+    for i, prediction in enumerate(predictions):
+        np.testing.assert_allclose(probabilities_of(prediction, labels), expected[i], atol=1e-5, err_msg=f"input {i}")
+        assert prediction["label"] == labels[int(np.argmax(expected[i]))]
+
+
+def probabilities_of(prediction: dict[str, Any], labels: Sequence[str]) -> np.ndarray:
+    """A prediction's probabilities in label order."""
+    return np.array([prediction["probabilities"][label] for label in labels])
+
+
+def metric_samples(exposition: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Samples of one metric from Prometheus text: (labels, value)."""
+    samples = []
+    for line in exposition.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        labels: dict[str, str] = {}
+        if "{" in head:
+            inner = head[head.index("{") + 1 : head.rindex("}")]
+            for part in filter(None, inner.split('",')):
+                key, _, raw = part.partition("=")
+                labels[key.strip()] = json.loads(raw if raw.endswith('"') else raw + '"')
+        samples.append((labels, float(value)))
+    return samples
