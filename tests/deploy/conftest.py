@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,13 @@ def serving_messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
         return messages
     except ImportError:
         pass
-    from grpc_tools import protoc
+    import grpc_tools
 
     out = tmp_path_factory.mktemp("serving-protos") / "set.pb"
-    include = Path(protoc.__file__).parent / "_proto"
-    args = ["protoc", f"-I{HERE}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out}"]
-    assert protoc.main([*args, "tfserving_config_messages.proto"]) == 0
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    # In a child process: grpc_tools' protoc crashes inside a process that has loaded TensorFlow.
+    args = ["-m", "grpc_tools.protoc", f"-I{HERE}", f"-I{include}", "--include_imports", f"--descriptor_set_out={out}"]
+    subprocess.run([sys.executable, *args, "tfserving_config_messages.proto"], check=True, timeout=60)
     files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
