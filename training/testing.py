@@ -124,7 +124,7 @@ def train_tiny_models(
                 models_dir=Path(models_dir),
                 options=options,
                 epochs=epochs,
-                batch_size=8,
+                batch_size=4,
                 patience=epochs,
                 verbose=0,
                 workers=1,

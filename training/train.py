@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -38,11 +39,15 @@ def fit(
     verbose: int | str = "auto",
 ) -> dict[str, list[float]]:
     """Train until ``epochs`` or until validation loss stops improving; keep the best weights."""
-    callbacks = []
+    initial_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    callbacks: list[keras.callbacks.Callback] = [
+        # Cosine decay over the epoch budget: large steps early, small steps that settle the weights late.
+        keras.callbacks.LearningRateScheduler(lambda epoch: cosine_rate(initial_rate, epoch, epochs)),
+    ]
     has_val = len(val.y) > 0
     if has_val:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0)
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     history = model.fit(
         train.x,
@@ -55,6 +60,12 @@ def fit(
         verbose=verbose,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def cosine_rate(initial: float, epoch: int, epochs: int, *, floor: float = 0.05) -> float:
+    """The learning rate of ``epoch`` (0-based): ``initial`` decayed along a half cosine to ``floor * initial``."""
+    progress = min(1.0, epoch / max(1, epochs - 1))
+    return initial * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def predict(model: Any, x: np.ndarray[Any, Any], *, batch_size: int = 256) -> np.ndarray[Any, Any]:
