@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import statistics
+
 import httpx
 from rest_support import assert_problem, metric_samples
 
@@ -89,3 +92,15 @@ async def test_openapi_describes_classify_bodies_and_problems(client: httpx.Asyn
 async def test_docs_page_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.text.lower()
+
+
+async def test_keep_alive_answers_are_not_held_back_by_delayed_acks(client: httpx.AsyncClient) -> None:
+    # Without TCP_NODELAY on accepted connections each answer's body waits ~40 ms for the client's ACK.
+    loop = asyncio.get_running_loop()
+    durations = []
+    for _ in range(15):
+        started = loop.time()
+        response = await client.get("/healthz")
+        durations.append(loop.time() - started)
+        assert response.status_code == 200
+    assert statistics.median(durations) < 0.03, durations
