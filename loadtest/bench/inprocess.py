@@ -1,0 +1,72 @@
+"""The in-process floor: preprocessing + one signature call per input, no server, for the same samples.
+
+``gateway median - this median`` at one client is the latency the gateway adds (transport, parsing,
+scheduling, batching window, answer encoding). Measured two ways: with the call path the embedded
+backend uses (``SignatureCall`` after ``verify``, its fast path where TF allows) and the public one
+(``signature(**{input: tensor})``). Runs as its own process, pinned like the servers, and prints JSON.
+
+``python -m loadtest.bench.inprocess --version-dir models/spam/1 --samples data/spam/test --modality text``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from features import preprocess
+from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, ModelSpec
+from loadtest.samples import Modality, load_samples
+from service.backends.embedded.signature_call import SignatureCall
+
+
+def measure(version_dir: Path, samples_dir: Path, modality: Modality, *, calls: int, limit: int) -> dict[str, float]:
+    """Median and p99 (ms) of preprocess + call over ``calls`` single-input calls, cycling the samples."""
+    spec = ModelSpec.from_json((version_dir / "assets.extra" / "spec.json").read_bytes())
+    function = tf.saved_model.load(str(version_dir)).signatures[SERVING_SIGNATURE]
+    call = SignatureCall(function, spec.features.input_name, PROBABILITIES_OUTPUT)
+    samples = [s.content for s in load_samples(samples_dir, modality, limit=limit)]
+    path = call.verify(np.stack([preprocess(samples[0], spec)]))
+    result: dict[str, float] = {}
+    for label, run in (("gateway_path", call), ("public_path", call.public)):
+        for raw in samples[:20]:  # warm-up
+            run(np.stack([preprocess(raw, spec)]))
+        timings = []
+        preprocess_timings = []
+        for i in range(calls):
+            raw = samples[i % len(samples)]
+            t0 = time.perf_counter()
+            batch = np.stack([preprocess(raw, spec)])
+            t1 = time.perf_counter()
+            run(batch)
+            t2 = time.perf_counter()
+            timings.append((t2 - t0) * 1000)
+            preprocess_timings.append((t1 - t0) * 1000)
+        timings.sort()
+        result[f"{label}_median_ms"] = statistics.median(timings)
+        result[f"{label}_p99_ms"] = timings[min(len(timings) - 1, int(0.99 * len(timings)))]
+        result["preprocess_median_ms"] = statistics.median(preprocess_timings)
+    result["fast_path_used"] = float(path == "fast")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the measurement as one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench.inprocess")
+    parser.add_argument("--version-dir", type=Path, required=True)
+    parser.add_argument("--samples", type=Path, required=True)
+    parser.add_argument("--modality", choices=("image", "text", "audio"), required=True)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--limit", type=int, default=64)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.version_dir, args.samples, args.modality, calls=args.calls, limit=args.limit)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,298 @@
+"""Runs the bench: each system in turn, alone on the server core, every modality at every concurrency.
+
+Systems (one server set-up each, started, measured, stopped before the next):
+
+- ``ceiling``        (a) bare FastAPI + pydantic, parse only (``ceiling_app``)
+- ``naive``          (b) FastAPI calling the SavedModel per request (``naive_app``)
+- ``gateway-rest``   (c) the gateway over REST, embedded backend
+- ``gateway-grpc``   (d) the same gateway process over gRPC
+- ``tfserving-rest`` (e) the gateway over REST in TF Serving mode, in front of the local model server
+
+(a), (b), (c) and (e) get byte-identical JSON bodies (base64 for images and WAVs); (d) the same samples
+as ``ClassifyRequest`` messages. With two or more cores, the servers are pinned to core 0 and this
+process (the load generator) to core 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from classifier_client.messages import build_request
+from classifier_client.v1 import classifier_pb2 as pb
+
+from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_http
+from loadtest.samples import DEFAULT_MODELS, MODALITIES, Modality, Sample, json_body, load_samples
+from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
+
+SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
+SYSTEM_LETTERS = dict(zip(SYSTEMS, "abcde", strict=True))
+TOP_K = 3
+
+
+@dataclass
+class BenchConfig:
+    """What to measure and for how long; ``from_env`` reads ``BENCH_*``."""
+
+    models_dir: Path = Path("models")
+    data_dir: Path = Path("data")
+    out_dir: Path = Path("results/bench")
+    models: dict[Modality, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    samples: dict[Modality, Path] = field(default_factory=dict)
+    modalities: tuple[Modality, ...] = MODALITIES
+    systems: tuple[str, ...] = SYSTEMS
+    levels: tuple[int, ...] = (1, 8, 32)
+    cell_s: float = 8.0
+    warmup_s: float = 1.0
+    samples_per_modality: int = 64
+    inprocess_calls: int = 300
+    pin: bool = True
+    quick: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> BenchConfig:
+        """``BENCH_QUICK=1`` for a smoke run; ``BENCH_LEVELS=1,8,32``, ``BENCH_CELL_S``, ``BENCH_WARMUP_S``,
+        ``BENCH_SYSTEMS``, ``BENCH_MODALITIES``, ``BENCH_PIN=0``, ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``,
+        ``BENCH_OUT``; per modality ``BENCH_TEXT_MODEL`` and ``BENCH_TEXT_SAMPLES`` (folder)."""
+        env = dict(os.environ if env is None else env)
+        quick = env.get("BENCH_QUICK", "") not in ("", "0")
+        config = cls(quick=quick)
+        if quick:
+            config.levels, config.cell_s, config.warmup_s = (1, 4), 0.8, 0.2
+            config.samples_per_modality, config.inprocess_calls = 16, 40
+
+        def listed(name: str) -> list[str] | None:
+            return [v.strip() for v in env[name].split(",") if v.strip()] if env.get(name) else None
+
+        config.levels = tuple(int(v) for v in listed("BENCH_LEVELS") or config.levels)
+        config.cell_s = float(env.get("BENCH_CELL_S", config.cell_s))
+        config.warmup_s = float(env.get("BENCH_WARMUP_S", config.warmup_s))
+        config.systems = tuple(s for s in SYSTEMS if s in (listed("BENCH_SYSTEMS") or SYSTEMS))
+        wanted = listed("BENCH_MODALITIES") or list(MODALITIES)
+        config.modalities = tuple(m for m in MODALITIES if m in wanted)
+        config.pin = env.get("BENCH_PIN", "1") != "0"
+        config.models_dir = Path(env.get("BENCH_MODELS_DIR", str(config.models_dir)))
+        config.data_dir = Path(env.get("BENCH_DATA_DIR", str(config.data_dir)))
+        config.out_dir = Path(env.get("BENCH_OUT", str(config.out_dir)))
+        for modality in MODALITIES:
+            config.models[modality] = env.get(f"BENCH_{modality.upper()}_MODEL", config.models[modality])
+            folder = env.get(f"BENCH_{modality.upper()}_SAMPLES")
+            config.samples[modality] = Path(folder) if folder else config.data_dir / config.models[modality] / "test"
+        return config
+
+
+@dataclass
+class Cell:
+    """One measured cell of the table."""
+
+    system: str
+    modality: Modality
+    result: CellResult
+
+    def row(self) -> dict[str, Any]:
+        """The cell as bench.json stores it."""
+        r = self.result
+        return {
+            "system": self.system,
+            "letter": SYSTEM_LETTERS[self.system],
+            "modality": self.modality,
+            "concurrency": r.concurrency,
+            "seconds": round(r.duration_s, 3),
+            "requests": r.completed,
+            "errors": r.errors,
+            "rps": round(r.rps, 2),
+            "p50_ms": round(r.percentile(50), 3),
+            "p99_ms": round(r.percentile(99), 3),
+            "server_cpu_cores": round(r.server_cpu, 3),
+            "generator_cpu_cores": round(r.generator_cpu, 3),
+            "first_error": r.first_error,
+        }
+
+
+@dataclass
+class Placement:
+    """Which cores the servers and the generator run on, and how that was said."""
+
+    server_cpus: set[int] | None
+    generator_cpus: set[int] | None
+
+    @classmethod
+    def choose(cls, pin: bool) -> Placement:
+        """Servers on core 0, generator on core 1, when pinning is on and two cores are there."""
+        available = sorted(os.sched_getaffinity(0))
+        if not pin or len(available) < 2:
+            return cls(None, None)
+        return cls({available[0]}, {available[1]})
+
+    def describe(self) -> str:
+        """One line for the report."""
+        if self.server_cpus is None:
+            return f"not pinned ({os.cpu_count()} cores shared by servers and generator)"
+        return (
+            f"servers pinned to core {min(self.server_cpus)}, load generator to core {min(self.generator_cpus or {0})}"
+        )
+
+
+class Payloads:
+    """The bodies and messages of every modality, built once: REST JSON bodies and gRPC requests."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        self.samples: dict[Modality, list[Sample]] = {
+            m: load_samples(config.samples[m], m, limit=config.samples_per_modality) for m in config.modalities
+        }
+        self.models = config.models
+        self.json = {m: [json_body(s, TOP_K) for s in found] for m, found in self.samples.items()}
+        self.grpc = {
+            m: [build_request(self.models[m], [_grpc_input(m, s.content)], top_k=TOP_K) for s in found]
+            for m, found in self.samples.items()
+        }
+
+    def http_requests(self, modality: Modality, port: int) -> list[bytes]:
+        """Encoded HTTP requests for a server on ``port``."""
+        path = f"/v1/models/{self.models[modality]}:classify"
+        return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type) for b in self.json[modality]]
+
+
+def _grpc_input(modality: Modality, content: bytes | str) -> pb.Input:
+    if isinstance(content, str):
+        return pb.Input(text=content)
+    return pb.Input(image=content) if modality == "image" else pb.Input(audio=content)
+
+
+class Bench:
+    """Runs every system and collects the cells."""
+
+    def __init__(self, config: BenchConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.placement = Placement.choose(config.pin)
+        self.payloads = Payloads(config)
+        self.cells: list[Cell] = []
+        self.inprocess: dict[str, dict[str, float]] = {}
+        self.log = log
+
+    def run(self) -> None:
+        """Measure every system, then the in-process floor."""
+        if self.placement.generator_cpus:
+            os.sched_setaffinity(0, self.placement.generator_cpus)
+        self.log(f"bench: {self.placement.describe()}")
+        for system in self.config.systems:
+            if system == "gateway-grpc" and "gateway-rest" in self.config.systems:
+                continue  # measured on the same gateway process as gateway-rest
+            with self._servers(system) as (servers, rest_port, grpc_target):
+                for measured in _systems_on(system, self.config.systems):
+                    self._measure(measured, servers, rest_port, grpc_target)
+        for modality in self.config.modalities:
+            self.inprocess[modality] = self._inprocess(modality)
+
+    def _measure(self, system: str, servers: list[Server], rest_port: int, grpc_target: str) -> None:
+        probe = lambda: sum(s.cpu_seconds() for s in servers)  # noqa: E731
+        for modality in self.config.modalities:
+            for level in self.config.levels:
+                coroutine: Coroutine[Any, Any, CellResult]
+                if system == "gateway-grpc":
+                    coroutine = run_grpc(
+                        grpc_target,
+                        self.payloads.grpc[modality],
+                        concurrency=level,
+                        duration_s=self.config.cell_s,
+                        warmup_s=self.config.warmup_s,
+                        server_cpu=probe,
+                    )
+                else:
+                    coroutine = run_http(
+                        "127.0.0.1",
+                        rest_port,
+                        self.payloads.http_requests(modality, rest_port),
+                        concurrency=level,
+                        duration_s=self.config.cell_s,
+                        warmup_s=self.config.warmup_s,
+                        server_cpu=probe,
+                    )
+                cell = Cell(system, modality, _run_loop(coroutine, use_uvloop=system != "gateway-grpc"))
+                self.cells.append(cell)
+                row = cell.row()
+                self.log(
+                    f"bench: ({row['letter']}) {system:<14} {modality:<5} c={level:<3} {row['rps']:>8.1f} req/s"
+                    f"  p50 {row['p50_ms']:>7.2f} ms  p99 {row['p99_ms']:>7.2f} ms  errors {row['errors']}"
+                    f"  server cpu {row['server_cpu_cores']:.2f}  generator cpu {row['generator_cpu_cores']:.2f}"
+                )
+
+    @contextmanager
+    def _servers(self, system: str) -> Iterator[tuple[list[Server], int, str]]:
+        config = self.config
+        cpus = self.placement.server_cpus
+        models = [config.models[m] for m in config.modalities]
+        with ProcessGroup(config.out_dir / "logs") as group:
+            if system == "ceiling":
+                port = free_port()
+                server = group.start(
+                    system, [sys.executable, "-m", "loadtest.bench.ceiling_app", "--port", str(port)], cpus=cpus
+                )
+            elif system == "naive":
+                port = free_port()
+                argv = [sys.executable, "-m", "loadtest.bench.naive_app", "--port", str(port)]
+                argv += ["--models-dir", str(config.models_dir), "--models", *models]
+                server = group.start(system, argv, cpus=cpus)
+            else:
+                topology = "tfserving" if system == "tfserving-rest" else "embedded"
+                server = start_gateway(
+                    group, topology=topology, models_dir=config.models_dir, models=models, cpus=cpus, name=system
+                )
+                assert server.rest_url is not None
+                port = int(server.rest_url.rsplit(":", 1)[1])
+            started = time.perf_counter()
+            wait_ready(server, f"http://127.0.0.1:{port}/readyz", timeout_s=600)
+            self.log(f"bench: {system} ready in {time.perf_counter() - started:.1f}s")
+            yield list(group.servers), port, server.grpc_target or ""
+
+    def _inprocess(self, modality: Modality) -> dict[str, float]:
+        config = self.config
+        model_dir = config.models_dir / config.models[modality]
+        version = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        argv = [sys.executable, "-m", "loadtest.bench.inprocess", "--version-dir", str(version)]
+        argv += ["--samples", str(config.samples[modality]), "--modality", modality]
+        argv += ["--calls", str(config.inprocess_calls), "--limit", str(config.samples_per_modality)]
+        cpus = self.placement.server_cpus
+        done = subprocess.run(
+            argv,
+            env=python_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"in-process measurement of {modality} failed:\n{done.stderr[-2000:]}")
+        result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        self.log(f"bench: in-process {modality}: {result}")
+        return result
+
+
+def _systems_on(system: str, wanted: tuple[str, ...]) -> list[str]:
+    # The embedded gateway serves both (c) and (d): one start, two measurements.
+    if system == "gateway-rest":
+        return [s for s in ("gateway-rest", "gateway-grpc") if s in wanted]
+    if system == "gateway-grpc":
+        return ["gateway-grpc"]
+    return [system]
+
+
+def _run_loop(coroutine: Coroutine[Any, Any, CellResult], *, use_uvloop: bool) -> CellResult:
+    if use_uvloop:
+        try:
+            import uvloop
+
+            return uvloop.run(coroutine)
+        except ImportError:
+            pass
+    return asyncio.run(coroutine)
