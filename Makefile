@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config
+.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -41,3 +41,11 @@ tfserving-config: setup
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Locust against the stack on loopback (LOADTEST_TOPOLOGY=tfserving: model server + gateway); results/loadtest/.
+loadtest: models
+	$(PY) -m loadtest.run
+
+# Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke).
+bench: models
+	$(PY) -m loadtest.bench
