@@ -96,7 +96,11 @@ def create_grpc_server(
     )
     host = settings.grpc_host
     bind = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
-    port = server.add_insecure_port(bind)
+    try:
+        port = server.add_insecure_port(bind)
+    except RuntimeError as exc:
+        # The gateway reports start-up OSErrors (a busy REST port) plainly; a busy gRPC port is the same.
+        raise OSError(f"gRPC cannot bind {bind}: {exc}") from exc
     # In-flight calls have at most their deadline to finish; a little slack for the answer.
     grace_s = settings.request_timeout_s + 5
     return GrpcSurface(server, health, bind.rsplit(":", 1)[0] + f":{port}", grace_s=grace_s)
