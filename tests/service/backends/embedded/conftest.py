@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from embedded_support import BackendRunner, DirectModel, RepoMaker, place_version
+from embedded_support import BackendRunner, DirectModel, RepoMaker, VersionPlacer, place_version
 
 from service.backends.embedded import EmbeddedBackend
 from service.metrics import Metrics
@@ -55,6 +55,16 @@ def make_repo(tmp_path: Path, tiny_versions: dict[str, Path]) -> RepoMaker:
         return root
 
     return make
+
+
+@pytest.fixture
+def place(tiny_versions: dict[str, Path]) -> VersionPlacer:
+    """Puts a version folder (a source key or 'garbage') into a model folder atomically, as an exporter does."""
+
+    def put(model_dir: Path, number: int, source: str) -> Path:
+        return place_version(model_dir, number, tiny_versions, source)
+
+    return put
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from service.settings import BatchingSettings, Settings
 
 RepoMaker = Callable[[dict[str, dict[int, str]]], Path]
 BackendRunner = Callable[..., Awaitable[EmbeddedBackend]]
+VersionPlacer = Callable[[Path, int, str], Path]
 
 
 def place_version(model_dir: Path, number: int, sources: dict[str, Path], source: str) -> Path:
