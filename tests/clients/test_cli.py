@@ -29,7 +29,7 @@ async def test_classify_an_image_file_prints_the_result_as_json(scripted: Script
     image.write_bytes(b"png bytes")
 
     code, out, err = await _cli(
-        "--target", scripted.target, "classify", "--model", "pets", "--image", str(image), "--top-k", "2"
+        "classify", "--target", scripted.target, "--model", "pets", "--image", str(image), "--top-k", "2"
     )
 
     assert code == 0, err

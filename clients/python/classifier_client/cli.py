@@ -23,9 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier_client", description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:50051", help="gateway gRPC address (host:port)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="deadline in seconds")
+    # The same options after the command (``classify --target ...``); SUPPRESS keeps the ones given before.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--target", default=argparse.SUPPRESS, help="gateway gRPC address (host:port)")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="deadline in seconds")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    classify = commands.add_parser("classify", help="classify images, recordings or texts")
+    classify = commands.add_parser("classify", parents=[common], help="classify images, recordings or texts")
     classify.add_argument("--model", required=True)
     kinds = classify.add_mutually_exclusive_group(required=True)
     kinds.add_argument("--image", action="append", help="image file; repeat for several")
@@ -36,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     pin.add_argument("--label", help="version label, e.g. stable or canary")
     classify.add_argument("--top-k", type=int, help="ranked labels per input")
 
-    commands.add_parser("models", help="list the served models")
-    model = commands.add_parser("model", help="describe one model")
+    commands.add_parser("models", parents=[common], help="list the served models")
+    model = commands.add_parser("model", parents=[common], help="describe one model")
     model.add_argument("name")
     return parser
 
