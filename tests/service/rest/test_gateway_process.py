@@ -26,7 +26,9 @@ async def test_gateway_process_drains_in_flight_requests_on_sigterm(tiny_models:
         "CLASSIFIER_MODELS": '["tiny-audio"]',
         "CLASSIFIER_PORT": "0",
         "CLASSIFIER_GRPC_PORT": "0",
-        "CLASSIFIER_PREPROCESS_THREADS": "1",
+        # Every model call waits a full second for more rows, so requests are surely in flight at SIGTERM.
+        "CLASSIFIER_BATCHING__BATCH_TIMEOUT_MS": "1000",
+        "CLASSIFIER_BATCHING__MAX_BATCH_SIZE": "1024",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     process = await asyncio.create_subprocess_exec(
@@ -51,7 +53,7 @@ async def test_gateway_process_drains_in_flight_requests_on_sigterm(tiny_models:
         url = await asyncio.wait_for(listening, timeout=180)
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             await wait_ready(client)
-            clips = [tiny_input("tiny-audio", "low", seed=i) for i in range(24)]
+            clips = [tiny_input("tiny-audio", "low", seed=i) for i in range(4)]
             body = {"instances": [{"b64": b64(clip)} for clip in clips if isinstance(clip, bytes)]}
             finished: list[float] = []
 
@@ -61,7 +63,7 @@ async def test_gateway_process_drains_in_flight_requests_on_sigterm(tiny_models:
                 return response
 
             requests = [asyncio.create_task(classify()) for _ in range(8)]
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # sent and accepted, waiting in the batch window
             signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
             responses = await asyncio.gather(*requests)
@@ -74,7 +76,7 @@ async def test_gateway_process_drains_in_flight_requests_on_sigterm(tiny_models:
 
     text = "\n".join(log)
     assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses if r.status_code != 200]
-    assert all(len(r.json()["predictions"]) == 24 for r in responses)
+    assert all(len(r.json()["predictions"]) == 4 for r in responses)
     assert any(t > signalled for t in finished), "every request ended before SIGTERM: nothing was in flight"
     assert exit_code == 0, text
     assert "SIGTERM: finishing in-flight requests" in text and "gateway: stopped" in text, text
