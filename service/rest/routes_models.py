@@ -22,7 +22,7 @@ def models_router(classifier: Classifier) -> APIRouter:
     @router.get(
         "/v1/models/{name}",
         summary="One model, with its versions and the input limits",
-        responses=problem_responses(404, 503),
+        responses=problem_responses(404, 422, 503),
     )
     async def get_model(name: Annotated[str, Path(description="The model's name.")]) -> ModelInfo:
         return await classifier.get_model(name)
