@@ -51,6 +51,8 @@ class ReadinessHealth:
 
     async def shutdown(self) -> None:
         """NOT_SERVING for good, then stop polling."""
+        log.info("gRPC health: NOT_SERVING (shutting down)")
+        self._serving = False
         await self.servicer.enter_graceful_shutdown()
         if self._task is not None:
             self._task.cancel()
