@@ -13,6 +13,7 @@ from classifier_client import (
     AsyncClassifierClient,
     ClassifierClient,
     ClassifierError,
+    DeadlineExceeded,
     InvalidArgument,
     Overloaded,
     RetryPolicy,
@@ -109,7 +110,8 @@ async def test_deadline_bounds_all_attempts(scripted: ScriptedServer) -> None:
     patient = RetryPolicy(max_attempts=100, initial_backoff_s=0.05, max_backoff_s=0.05)
     started = time.monotonic()
     async with AsyncClassifierClient(scripted.target, retry=patient) as client:
-        with pytest.raises(Unavailable):
+        # The last attempt fails UNAVAILABLE, or runs out of the deadline itself on a loaded machine.
+        with pytest.raises((Unavailable, DeadlineExceeded)):
             await client.classify_text("pets", "hello", timeout=0.4)
 
     assert time.monotonic() - started < 1.0

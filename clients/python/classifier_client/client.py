@@ -1,9 +1,10 @@
 """``ClassifierClient`` (blocking) and ``AsyncClassifierClient`` (grpc.aio) for the gateway's gRPC API.
 
-Both have a default deadline per call (``timeout``, which also bounds the retries of that call), explicit
-send and receive message limits, and retries with backoff on UNAVAILABLE only (see ``retry``). Failed
-calls raise ``classifier_client.errors`` types. Streams (``classify_stream``) are not retried: a
-stream that broke may have delivered part of its answers.
+Both have a default deadline per call (``timeout``, which also bounds the retries of that call: an
+attempt gets what is left of it, and a call whose deadline runs out while retrying raises
+``DeadlineExceeded``), explicit send and receive message limits, and retries with backoff on UNAVAILABLE
+only (see ``retry``). Failed calls raise ``classifier_client.errors`` types. Streams
+(``classify_stream``) are not retried: a stream that broke may have delivered part of its answers.
 """
 
 from __future__ import annotations
