@@ -114,7 +114,7 @@ async def test_deadline_bounds_all_attempts(scripted: ScriptedServer) -> None:
         with pytest.raises((Unavailable, DeadlineExceeded)):
             await client.classify_text("pets", "hello", timeout=0.4)
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
     assert 2 <= len(scripted.servicer.requests) < 100
 
 
