@@ -16,6 +16,7 @@ import argparse
 import re
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -34,6 +35,8 @@ def generate(out_dir: Path) -> list[Path]:
         args = [
             "grpc_tools.protoc",
             f"-I{PROTO_ROOT}",
+            # The well-known types (google/protobuf/*.proto) that grpcio-tools ships, for imports of them.
+            f"-I{resources.files('grpc_tools') / '_proto'}",
             f"--python_out={scratch}",
             f"--pyi_out={scratch}",
             f"--grpc_python_out={scratch}",
