@@ -199,7 +199,7 @@ def featurize(
 
 
 def _map(function: Callable[[T], R], items: Iterable[T], workers: int | None) -> list[R]:
-    count = workers if workers is not None else min(4, (os.cpu_count() or 1) + 1)
+    count = workers if workers is not None else min(2, os.cpu_count() or 1)
     if count <= 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=count) as pool:

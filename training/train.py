@@ -69,7 +69,8 @@ def cosine_rate(initial: float, epoch: int, epochs: int, *, floor: float = 0.05)
 
 
 def predict(model: Any, x: np.ndarray[Any, Any], *, batch_size: int = 256) -> np.ndarray[Any, Any]:
-    """Softmax outputs for ``x`` (an empty array gives an empty result)."""
+    """Softmax outputs for ``x``, computed eagerly batch by batch (no per-shape graph retracing)."""
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    batches = [model(x[i : i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    return np.concatenate([np.asarray(batch) for batch in batches])
