@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,6 @@ async def test_broken_version_is_reported_without_harming_the_others_and_not_ret
 
 def shutil_copy_into(source: Path, target: Path) -> None:
     """Replace ``target``'s contents with ``source``'s (an operator fixing a version in place)."""
-    import shutil
-
     shutil.rmtree(target)
     shutil.copytree(source, target)
 
