@@ -5,7 +5,7 @@ scheduling, batching window, answer encoding). Measured two ways: with the call 
 backend uses (``SignatureCall`` after ``verify``, its fast path where TF allows) and the public one
 (``signature(**{input: tensor})``). Runs as its own process, pinned like the servers, and prints JSON.
 
-``python -m loadtest.bench.inprocess --version-dir models/spam/1 --samples data/spam/test --modality text``
+``python -m loadtest.bench.inprocess --job text=models/spam/1=data/spam/test [--job ...]``
 """
 
 from __future__ import annotations
@@ -56,15 +56,19 @@ def measure(version_dir: Path, samples_dir: Path, modality: Modality, *, calls: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the measurement as one JSON object."""
+    """Print one JSON object: modality -> figures."""
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench.inprocess")
-    parser.add_argument("--version-dir", type=Path, required=True)
-    parser.add_argument("--samples", type=Path, required=True)
-    parser.add_argument("--modality", choices=("image", "text", "audio"), required=True)
+    parser.add_argument("--job", action="append", required=True, help="MODALITY=VERSION_DIR=SAMPLES_DIR (repeatable)")
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--limit", type=int, default=64)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.version_dir, args.samples, args.modality, calls=args.calls, limit=args.limit)))
+    results = {}
+    for job in args.job:
+        modality, version_dir, samples_dir = job.split("=", 2)
+        if modality not in ("image", "text", "audio"):
+            parser.error(f"unknown modality in --job {job!r}")
+        results[modality] = measure(Path(version_dir), Path(samples_dir), modality, calls=args.calls, limit=args.limit)
+    print(json.dumps(results))
     return 0
 
 

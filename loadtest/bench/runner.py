@@ -21,8 +21,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_ga
 SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
 SYSTEM_LETTERS = dict(zip(SYSTEMS, "abcde", strict=True))
 TOP_K = 3
+PRIME_S = 0.3
 
 
 @dataclass
@@ -56,6 +57,7 @@ class BenchConfig:
     samples_per_modality: int = 64
     inprocess_calls: int = 300
     pin: bool = True
+    parallel_start: bool = False
     quick: bool = False
 
     @classmethod
@@ -69,6 +71,7 @@ class BenchConfig:
         if quick:
             config.levels, config.cell_s, config.warmup_s = (1, 4), 0.8, 0.2
             config.samples_per_modality, config.inprocess_calls = 16, 40
+            config.parallel_start = True
 
         def listed(name: str) -> list[str] | None:
             return [v.strip() for v in env[name].split(",") if v.strip()] if env.get(name) else None
@@ -80,6 +83,7 @@ class BenchConfig:
         wanted = listed("BENCH_MODALITIES") or list(MODALITIES)
         config.modalities = tuple(m for m in MODALITIES if m in wanted)
         config.pin = env.get("BENCH_PIN", "1") != "0"
+        config.parallel_start = env.get("BENCH_PARALLEL_START", "1" if quick else "0") != "0"
         config.models_dir = Path(env.get("BENCH_MODELS_DIR", str(config.models_dir)))
         config.data_dir = Path(env.get("BENCH_DATA_DIR", str(config.data_dir)))
         config.out_dir = Path(env.get("BENCH_OUT", str(config.out_dir)))
@@ -116,6 +120,17 @@ class Cell:
             "generator_cpu_cores": round(r.generator_cpu, 3),
             "first_error": r.first_error,
         }
+
+
+@dataclass
+class Deployment:
+    """The started servers of one system (``group``), the one the load goes to, and its REST port."""
+
+    system: str
+    group: ProcessGroup
+    server: Server
+    port: int
+    started: float
 
 
 @dataclass
@@ -184,40 +199,57 @@ class Bench:
         if self.placement.generator_cpus:
             os.sched_setaffinity(0, self.placement.generator_cpus)
         self.log(f"bench: {self.placement.describe()}")
-        for system in self.config.systems:
-            if system == "gateway-grpc" and "gateway-rest" in self.config.systems:
-                continue  # measured on the same gateway process as gateway-rest
-            with self._servers(system) as (servers, rest_port, grpc_target):
-                for measured in _systems_on(system, self.config.systems):
-                    self._measure(measured, servers, rest_port, grpc_target)
-        for modality in self.config.modalities:
-            self.inprocess[modality] = self._inprocess(modality)
+        units = [s for s in self.config.systems if not (s == "gateway-grpc" and "gateway-rest" in self.config.systems)]
+        with ExitStack() as everything:
+            # Quick runs start every server at once (idle servers cost little; start-up dominates a smoke
+            # run); measured runs start each one alone, so nothing else shares the server core.
+            started = {u: self._start(u, everything) for u in units} if self.config.parallel_start else {}
+            for unit in units:
+                with ExitStack() as alone:
+                    deployment = started.get(unit) or self._start(unit, alone)
+                    self._wait(deployment)
+                    for measured in _systems_on(unit, self.config.systems):
+                        self._measure(measured, deployment)
+                    if unit in started:
+                        deployment.group.stop_all()
+        self.inprocess = self._inprocess()
 
-    def _measure(self, system: str, servers: list[Server], rest_port: int, grpc_target: str) -> None:
-        probe = lambda: sum(s.cpu_seconds() for s in servers)  # noqa: E731
+    def _measure(self, system: str, deployment: Deployment) -> None:
+        servers = list(deployment.group.servers)
+
+        def probe() -> float:
+            return sum(s.cpu_seconds() for s in servers)
+
+        def cell_run(modality: Modality, level: int, duration_s: float, warmup_s: float) -> CellResult:
+            coroutine: Coroutine[Any, Any, CellResult]
+            if system == "gateway-grpc":
+                requests = self.payloads.grpc[modality]
+                coroutine = run_grpc(
+                    deployment.server.grpc_target or "",
+                    requests,
+                    concurrency=level,
+                    duration_s=duration_s,
+                    warmup_s=warmup_s,
+                    server_cpu=probe,
+                )
+            else:
+                encoded = self.payloads.http_requests(modality, deployment.port)
+                coroutine = run_http(
+                    "127.0.0.1",
+                    deployment.port,
+                    encoded,
+                    concurrency=level,
+                    duration_s=duration_s,
+                    warmup_s=warmup_s,
+                    server_cpu=probe,
+                )
+            return _run_loop(coroutine, use_uvloop=system != "gateway-grpc")
+
         for modality in self.config.modalities:
+            # A first call builds what a server builds lazily (graphs, caches): not what a cell measures.
+            cell_run(modality, 1, 0.0, PRIME_S)
             for level in self.config.levels:
-                coroutine: Coroutine[Any, Any, CellResult]
-                if system == "gateway-grpc":
-                    coroutine = run_grpc(
-                        grpc_target,
-                        self.payloads.grpc[modality],
-                        concurrency=level,
-                        duration_s=self.config.cell_s,
-                        warmup_s=self.config.warmup_s,
-                        server_cpu=probe,
-                    )
-                else:
-                    coroutine = run_http(
-                        "127.0.0.1",
-                        rest_port,
-                        self.payloads.http_requests(modality, rest_port),
-                        concurrency=level,
-                        duration_s=self.config.cell_s,
-                        warmup_s=self.config.warmup_s,
-                        server_cpu=probe,
-                    )
-                cell = Cell(system, modality, _run_loop(coroutine, use_uvloop=system != "gateway-grpc"))
+                cell = Cell(system, modality, cell_run(modality, level, self.config.cell_s, self.config.warmup_s))
                 self.cells.append(cell)
                 row = cell.row()
                 self.log(
@@ -226,55 +258,53 @@ class Bench:
                     f"  server cpu {row['server_cpu_cores']:.2f}  generator cpu {row['generator_cpu_cores']:.2f}"
                 )
 
-    @contextmanager
-    def _servers(self, system: str) -> Iterator[tuple[list[Server], int, str]]:
+    def _start(self, system: str, stack: ExitStack) -> Deployment:
         config = self.config
         cpus = self.placement.server_cpus
         models = [config.models[m] for m in config.modalities]
-        with ProcessGroup(config.out_dir / "logs") as group:
-            if system == "ceiling":
-                port = free_port()
-                server = group.start(
-                    system, [sys.executable, "-m", "loadtest.bench.ceiling_app", "--port", str(port)], cpus=cpus
-                )
-            elif system == "naive":
-                port = free_port()
-                argv = [sys.executable, "-m", "loadtest.bench.naive_app", "--port", str(port)]
+        group = stack.enter_context(ProcessGroup(config.out_dir / "logs"))
+        if system in ("ceiling", "naive"):
+            port = free_port()
+            argv = [sys.executable, "-m", f"loadtest.bench.{system}_app", "--port", str(port)]
+            if system == "naive":
                 argv += ["--models-dir", str(config.models_dir), "--models", *models]
-                server = group.start(system, argv, cpus=cpus)
-            else:
-                topology = "tfserving" if system == "tfserving-rest" else "embedded"
-                server = start_gateway(
-                    group, topology=topology, models_dir=config.models_dir, models=models, cpus=cpus, name=system
-                )
-                assert server.rest_url is not None
-                port = int(server.rest_url.rsplit(":", 1)[1])
-            started = time.perf_counter()
-            wait_ready(server, f"http://127.0.0.1:{port}/readyz", timeout_s=600)
-            self.log(f"bench: {system} ready in {time.perf_counter() - started:.1f}s")
-            yield list(group.servers), port, server.grpc_target or ""
+            server = group.start(system, argv, cpus=cpus)
+        else:
+            topology = "tfserving" if system == "tfserving-rest" else "embedded"
+            server = start_gateway(
+                group, topology=topology, models_dir=config.models_dir, models=models, cpus=cpus, name=system
+            )
+            assert server.rest_url is not None
+            port = int(server.rest_url.rsplit(":", 1)[1])
+        return Deployment(system, group, server, port, time.perf_counter())
 
-    def _inprocess(self, modality: Modality) -> dict[str, float]:
+    def _wait(self, deployment: Deployment) -> None:
+        wait_ready(deployment.server, f"http://127.0.0.1:{deployment.port}/readyz", timeout_s=600)
+        self.log(f"bench: {deployment.system} ready after {time.perf_counter() - deployment.started:.1f}s")
+
+    def _inprocess(self) -> dict[str, dict[str, float]]:
         config = self.config
-        model_dir = config.models_dir / config.models[modality]
-        version = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-        argv = [sys.executable, "-m", "loadtest.bench.inprocess", "--version-dir", str(version)]
-        argv += ["--samples", str(config.samples[modality]), "--modality", modality]
+        argv = [sys.executable, "-m", "loadtest.bench.inprocess"]
         argv += ["--calls", str(config.inprocess_calls), "--limit", str(config.samples_per_modality)]
+        for modality in config.modalities:
+            model_dir = config.models_dir / config.models[modality]
+            version = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+            argv += ["--job", f"{modality}={version}={config.samples[modality]}"]
         cpus = self.placement.server_cpus
         done = subprocess.run(
             argv,
             env=python_env(),
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
             check=False,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"in-process measurement of {modality} failed:\n{done.stderr[-2000:]}")
-        result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-        self.log(f"bench: in-process {modality}: {result}")
+            raise RuntimeError(f"the in-process measurement failed:\n{done.stderr[-2000:]}")
+        result: dict[str, dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
+        for name, figures in result.items():
+            self.log(f"bench: in-process {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
         return result
 
 
