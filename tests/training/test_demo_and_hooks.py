@@ -1,0 +1,69 @@
+"""The demo command's skip rule and summary, and the optional TF Serving config hook after export."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import training.export as export
+from training.demo import DEMO_MODELS, run_demo
+
+
+def test_demo_keeps_models_that_already_have_a_version(tmp_path: Path, capsys):
+    for index, demo in enumerate(DEMO_MODELS):
+        extra = tmp_path / "models" / demo.name / "2" / "assets.extra"
+        extra.mkdir(parents=True)
+        (extra / "evaluation.json").write_text(json.dumps({"accuracy": 0.9 + index / 100}))
+
+    rows = run_demo(tmp_path / "data", tmp_path / "models")
+
+    assert [(row.name, row.version_dir.name, row.status) for row in rows] == [
+        (demo.name, "2", "kept (already exported)") for demo in DEMO_MODELS
+    ]
+    assert not (tmp_path / "data").exists()
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "90.00%" in out and "92.00%" in out
+
+
+def test_refresh_hook_is_skipped_when_module_is_absent(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(export, "SERVING_CONFIG_MODULE", "service_that_does_not_exist.config")
+
+    export.refresh_serving_config(tmp_path)
+
+
+@pytest.fixture
+def fake_hook_module(monkeypatch) -> list[Path]:
+    calls: list[Path] = []
+    module = types.ModuleType("fake_tfserving_config")
+    module.__spec__ = importlib.machinery.ModuleSpec("fake_tfserving_config", loader=None)
+    module.refresh_serving_config = calls.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_tfserving_config", module)
+    monkeypatch.setattr(export, "SERVING_CONFIG_MODULE", "fake_tfserving_config")
+    return calls
+
+
+def test_refresh_hook_is_called_with_models_dir(tmp_path: Path, fake_hook_module: list[Path]):
+    export.refresh_serving_config(tmp_path)
+
+    assert fake_hook_module == [tmp_path]
+
+
+def test_refresh_hook_failure_is_logged_not_raised(tmp_path: Path, monkeypatch, caplog):
+    module = types.ModuleType("broken_tfserving_config")
+    module.__spec__ = importlib.machinery.ModuleSpec("broken_tfserving_config", loader=None)
+
+    def broken(models_dir: Path) -> None:
+        raise RuntimeError("cannot write config")
+
+    module.refresh_serving_config = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "broken_tfserving_config", module)
+    monkeypatch.setattr(export, "SERVING_CONFIG_MODULE", "broken_tfserving_config")
+
+    export.refresh_serving_config(tmp_path)
+
+    assert "could not refresh the TF Serving config" in caplog.text
