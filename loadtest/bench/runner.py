@@ -203,47 +203,51 @@ class Bench:
         with ExitStack() as everything:
             # Quick runs start every server at once (idle servers cost little; start-up dominates a smoke
             # run); measured runs start each one alone, so nothing else shares the server core.
-            started = {u: self._start(u, everything) for u in units} if self.config.parallel_start else {}
+            started = {u: self.start(u, everything) for u in units} if self.config.parallel_start else {}
             for unit in units:
                 with ExitStack() as alone:
-                    deployment = started.get(unit) or self._start(unit, alone)
-                    self._wait(deployment)
+                    deployment = started.get(unit) or self.start(unit, alone)
+                    self.wait(deployment)
                     for measured in _systems_on(unit, self.config.systems):
                         self._measure(measured, deployment)
                     if unit in started:
                         deployment.group.stop_all()
         self.inprocess = self._inprocess()
 
-    def _measure(self, system: str, deployment: Deployment) -> None:
+    def run_cell(
+        self, system: str, deployment: Deployment, modality: Modality, level: int, duration_s: float, warmup_s: float
+    ) -> CellResult:
+        """One closed-loop measurement of ``system`` (served by ``deployment``)."""
         servers = list(deployment.group.servers)
 
         def probe() -> float:
             return sum(s.cpu_seconds() for s in servers)
 
+        coroutine: Coroutine[Any, Any, CellResult]
+        if system == "gateway-grpc":
+            coroutine = run_grpc(
+                deployment.server.grpc_target or "",
+                self.payloads.grpc[modality],
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
+        else:
+            coroutine = run_http(
+                "127.0.0.1",
+                deployment.port,
+                self.payloads.http_requests(modality, deployment.port),
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
+        return _run_loop(coroutine, use_uvloop=system != "gateway-grpc")
+
+    def _measure(self, system: str, deployment: Deployment) -> None:
         def cell_run(modality: Modality, level: int, duration_s: float, warmup_s: float) -> CellResult:
-            coroutine: Coroutine[Any, Any, CellResult]
-            if system == "gateway-grpc":
-                requests = self.payloads.grpc[modality]
-                coroutine = run_grpc(
-                    deployment.server.grpc_target or "",
-                    requests,
-                    concurrency=level,
-                    duration_s=duration_s,
-                    warmup_s=warmup_s,
-                    server_cpu=probe,
-                )
-            else:
-                encoded = self.payloads.http_requests(modality, deployment.port)
-                coroutine = run_http(
-                    "127.0.0.1",
-                    deployment.port,
-                    encoded,
-                    concurrency=level,
-                    duration_s=duration_s,
-                    warmup_s=warmup_s,
-                    server_cpu=probe,
-                )
-            return _run_loop(coroutine, use_uvloop=system != "gateway-grpc")
+            return self.run_cell(system, deployment, modality, level, duration_s, warmup_s)
 
         for modality in self.config.modalities:
             # A first call builds what a server builds lazily (graphs, caches): not what a cell measures.
@@ -258,7 +262,8 @@ class Bench:
                     f"  server cpu {row['server_cpu_cores']:.2f}  generator cpu {row['generator_cpu_cores']:.2f}"
                 )
 
-    def _start(self, system: str, stack: ExitStack) -> Deployment:
+    def start(self, system: str, stack: ExitStack) -> Deployment:
+        """Start ``system``'s servers (not yet ready) in a process group owned by ``stack``."""
         config = self.config
         cpus = self.placement.server_cpus
         models = [config.models[m] for m in config.modalities]
@@ -278,7 +283,8 @@ class Bench:
             port = int(server.rest_url.rsplit(":", 1)[1])
         return Deployment(system, group, server, port, time.perf_counter())
 
-    def _wait(self, deployment: Deployment) -> None:
+    def wait(self, deployment: Deployment) -> None:
+        """Return once the deployment answers ``/readyz`` with 200."""
         wait_ready(deployment.server, f"http://127.0.0.1:{deployment.port}/readyz", timeout_s=600)
         self.log(f"bench: {deployment.system} ready after {time.perf_counter() - deployment.started:.1f}s")
 
