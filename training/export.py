@@ -98,9 +98,56 @@ class _ServingModule(tf.Module):  # type: ignore[misc]
 
 
 def save_signatures(model: Any, spec: ModelSpec, path: Path) -> None:
-    """Write the SavedModel itself (graph, variables, both signatures) to ``path``."""
+    """Write the SavedModel itself (graph, variables, both signatures) to ``path``, and check them."""
     module = _ServingModule(model, spec)
     tf.saved_model.save(module, str(path), signatures=module.signatures())
+    check_signatures(path, spec)
+
+
+class ExportError(RuntimeError):
+    """A written SavedModel does not match the model version contract."""
+
+
+def signature_summary(path: Path) -> dict[str, dict[str, dict[str, tuple[str, tuple[int, ...]]]]]:
+    """What ``saved_model_cli show --all`` prints, as data: signature -> inputs/outputs -> (dtype, shape).
+
+    Read from ``saved_model.pb`` without loading the graph; ``-1`` stands for an open dimension.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    (graph,) = [g for g in saved.meta_graphs if "serve" in g.meta_info_def.tags]
+
+    def tensors(infos: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
+        return {
+            key: (tf.as_dtype(info.dtype).name, tuple(d.size for d in info.tensor_shape.dim))
+            for key, info in infos.items()
+        }
+
+    return {
+        name: {"inputs": tensors(signature.inputs), "outputs": tensors(signature.outputs)}
+        for name, signature in graph.signature_def.items()
+        if not name.startswith("__")
+    }
+
+
+def check_signatures(path: Path, spec: ModelSpec) -> None:
+    """Raise ``ExportError`` unless both signatures have the contract's names, dtypes and shapes."""
+    features = spec.features
+    want = {
+        SERVING_SIGNATURE: {
+            "inputs": {features.input_name: (features.input_dtype, (-1, *features.input_shape))},
+            "outputs": {PROBABILITIES_OUTPUT: ("float32", (-1, len(spec.labels)))},
+        },
+        SPEC_SIGNATURE: {
+            "inputs": {SPEC_INPUT: ("int32", (-1,))},
+            "outputs": {SPEC_OUTPUT: ("string", (-1,))},
+        },
+    }
+    found = signature_summary(path)
+    if found != want:
+        raise ExportError(f"signatures of {path} are {found}, the contract wants {want}")
 
 
 def export_version(

@@ -19,7 +19,14 @@ from features.spec import (
     ModelSpec,
 )
 from training.architectures import build_model
-from training.export import export_version, next_version, version_numbers
+from training.export import (
+    ExportError,
+    check_signatures,
+    export_version,
+    next_version,
+    signature_summary,
+    version_numbers,
+)
 from training.pipeline import TrainingResult
 from training.warmup import read_warmup_requests
 
@@ -98,7 +105,8 @@ def test_warmup_records_parse_as_prediction_logs(tiny: TrainingResult):
 
 @pytest.fixture
 def untrained(tiny_results: dict[str, TrainingResult]) -> tuple[object, ModelSpec]:
-    spec = tiny_results["tiny-text"].spec.model_copy(update={"name": "numbering"})
+    text = tiny_results["tiny-text"].spec
+    spec = ModelSpec(name="numbering", labels=text.labels, features=text.features)
     return build_model(spec), spec
 
 
@@ -154,3 +162,25 @@ def test_export_failure_leaves_no_version_and_no_staging(untrained, tmp_path: Pa
         _export(untrained, tmp_path)
 
     assert list((tmp_path / "numbering").iterdir()) == []
+
+
+def test_signature_summary_reads_contract_from_saved_model_pb(tiny: TrainingResult):
+    features = tiny.spec.features
+
+    summary = signature_summary(tiny.version_dir)
+
+    assert summary == {
+        SERVING_SIGNATURE: {
+            "inputs": {features.input_name: (features.input_dtype, (-1, *features.input_shape))},
+            "outputs": {PROBABILITIES_OUTPUT: ("float32", (-1, len(tiny.spec.labels)))},
+        },
+        SPEC_SIGNATURE: {"inputs": {SPEC_INPUT: ("int32", (-1,))}, "outputs": {SPEC_OUTPUT: ("string", (-1,))}},
+    }
+
+
+def test_check_signatures_refuses_a_spec_the_graph_does_not_match(tiny_results: dict[str, TrainingResult]):
+    result = tiny_results["tiny-image"]
+    other = ModelSpec(name=result.name, labels=(*result.spec.labels, "extra"), features=result.spec.features)
+
+    with pytest.raises(ExportError, match="contract wants"):
+        check_signatures(result.version_dir, other)
