@@ -70,6 +70,10 @@ class _ServingModule(tf.Module):  # type: ignore[misc]
     def __init__(self, model: Any, spec: ModelSpec) -> None:
         super().__init__(name="classifier")
         self.model = model
+        # Track the raw tf.Variables too: Keras 3 wraps them, and without this the checkpoint keys and the
+        # graph's variable handles disagree, so a TF1 session restore (tensorflow_model_server) fails with
+        # "Could not find variable" even though eager loading works.
+        self.tf_variables = [v.value for v in model.variables]
         features = spec.features
         input_spec = tf.TensorSpec(
             [None, *features.input_shape], tf.as_dtype(features.input_dtype), name=features.input_name

@@ -17,6 +17,7 @@ from features.spec import (
     SPEC_OUTPUT,
     SPEC_SIGNATURE,
     ModelSpec,
+    TextFeatures,
 )
 from training.architectures import build_model
 from training.export import (
@@ -184,3 +185,33 @@ def test_check_signatures_refuses_a_spec_the_graph_does_not_match(tiny_results: 
 
     with pytest.raises(ExportError, match="contract wants"):
         check_signatures(result.version_dir, other)
+
+
+def _run_in_graph_session(version_dir: Path, signature: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Load and run a signature the way tensorflow_model_server does: a TF1 graph session that restores
+    the checkpoint, then feeds and fetches the signature's tensors by name."""
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(version_dir))
+        signature_def = meta_graph.signature_def[signature]
+        feed_dict = {signature_def.inputs[name].name: value for name, value in feeds.items()}
+        fetches = {name: info.name for name, info in signature_def.outputs.items()}
+        return session.run(fetches, feed_dict)  # type: ignore[no-any-return]
+
+
+def test_serving_signature_runs_in_a_graph_session_like_tf_serving(tiny: TrainingResult):
+    features = tiny.spec.features
+    rng = np.random.default_rng(0)
+    high = len(features.vocabulary) if isinstance(features, TextFeatures) else 100
+    batch = (rng.random((3, *features.input_shape)) * high).astype(features.input_dtype)
+    expected = tiny.model(batch, training=False).numpy()
+
+    outputs = _run_in_graph_session(tiny.version_dir, SERVING_SIGNATURE, {features.input_name: batch})
+
+    np.testing.assert_allclose(outputs[PROBABILITIES_OUTPUT], expected, atol=1e-5)
+
+
+def test_spec_signature_runs_in_a_graph_session_like_tf_serving(tiny: TrainingResult):
+    outputs = _run_in_graph_session(tiny.version_dir, SPEC_SIGNATURE, {SPEC_INPUT: np.zeros(1, np.int32)})
+
+    assert ModelSpec.from_json(outputs[SPEC_OUTPUT][0]) == tiny.spec
