@@ -156,8 +156,11 @@ class TFServingBackend(ModelBackend):
             interval = self._settings.poll_interval_s
             if not self._reachable:
                 interval = min(interval, RECONNECT_POLL_S)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that arrives
+            # just as the wake-up event fires, and close() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.refresh()

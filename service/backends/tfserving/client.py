@@ -61,8 +61,8 @@ def channel_options(settings: Settings) -> list[tuple[str, str | int]]:
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.enable_retries", 0),  # retries are ours, bounded and visible, not the channel's
     ]
-    if settings.tfserving_target.startswith("dns:"):
-        # A DNS name that resolves to several replicas: spread calls over all of them.
+    if settings.tfserving_target.startswith(("dns:", "ipv4:", "ipv6:")):
+        # A name or address list that may stand for several replicas: spread calls over all of them.
         options.append(("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})))
     return options
 
