@@ -1,8 +1,12 @@
 """The local model server process: a TF-Serving-compatible gRPC server over the embedded backend.
 
 ``ModelServer`` binds the two services to a started backend (tests run it in-process on a free port);
-``serve`` is the whole process: load the repository, serve, and on SIGTERM or SIGINT stop taking new
-calls, let those in flight finish (up to ``settings.request_timeout_s``), then unload.
+``serve`` is the whole process: load the repository, serve, and on SIGTERM or SIGINT answer every call
+already received, stop taking new ones, then unload (all within ``settings.request_timeout_s``).
+
+A graceful stop first waits until the server has been quiet for ``QUIET_S``: gRPC's own stop refuses
+(CANCELLED) calls that have arrived but not yet reached a handler, so stopping at once would drop calls
+a client has already sent.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -19,7 +25,13 @@ from service.modelserver.dataplane import ModelServerDataPlane
 from service.settings import Settings
 from service.tfserving_config import SWAP_MARGIN_VERSIONS
 
+if TYPE_CHECKING:
+    from service.modelserver.servicers import ActiveCalls
+
 log = logging.getLogger(__name__)
+
+#: How long no call must be active before a graceful stop closes the server.
+QUIET_S = 0.2
 
 
 class ModelServer:
@@ -31,30 +43,39 @@ class ModelServer:
         self.host = host
         self.port = port
         self._server: grpc.aio.Server | None = None
+        self._calls: ActiveCalls | None = None
 
     async def start(self) -> int:
         """Start serving; returns the bound port."""
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-        from service.modelserver.servicers import ModelServicer, PredictionServicer
+        from service.modelserver.servicers import ActiveCalls, ModelServicer, PredictionServicer
 
         limit = self.settings.grpc_max_message_bytes
         server = grpc.aio.server(
             options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
         )
         dataplane = ModelServerDataPlane(self.settings, self.backend)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(dataplane), server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(dataplane), server)
+        calls = self._calls = ActiveCalls()
+        predictions, models = PredictionServicer(dataplane, calls), ModelServicer(dataplane, calls)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(predictions, server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._server = server
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Refuse new calls at once; calls in flight get ``grace`` seconds (None: cancel them now)."""
-        if self._server is not None:
-            server, self._server = self._server, None
-            await server.stop(grace)
+        """Answer the calls received, then stop, all within ``grace`` seconds (None: cancel calls now)."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        if grace is not None and self._calls is not None:
+            started = time.monotonic()
+            if not await self._calls.quiet(QUIET_S, grace):
+                log.warning("model server: still busy after %.3gs; stopping anyway", grace)
+            grace = max(0.0, grace - (time.monotonic() - started))
+        await server.stop(grace)
 
 
 def model_server_settings(settings: Settings) -> Settings:

@@ -3,12 +3,15 @@
 Thin: each method hands the official request message to the data plane and maps ``service.errors`` to
 gRPC codes through the class's ``grpc_code`` (one table, ``service/errors.py``). Unknown errors are
 INTERNAL with a generic message; the traceback goes to the log only. Classify, Regress, MultiInference,
-GetModelMetadata and HandleReloadConfigRequest answer UNIMPLEMENTED.
+GetModelMetadata and HandleReloadConfigRequest answer UNIMPLEMENTED. ``ActiveCalls`` counts the calls
+being answered, so a graceful stop can wait until every call already received has been answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, NoReturn, TypeAlias, TypeVar
 
@@ -23,9 +26,35 @@ T = TypeVar("T")
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-async def _answer(work: Awaitable[T], context: Context) -> T:
+class ActiveCalls:
+    """Calls being answered now, and when that number last changed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = time.monotonic()
+
+    def __enter__(self) -> None:
+        self.count += 1
+        self.changed = time.monotonic()
+
+    def __exit__(self, *_: object) -> None:
+        self.count -= 1
+        self.changed = time.monotonic()
+
+    async def quiet(self, quiet_s: float, timeout_s: float) -> bool:
+        """Wait until no call has been active for ``quiet_s`` seconds; False if ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while self.count or time.monotonic() - self.changed < quiet_s:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+
+async def _answer(work: Awaitable[T], context: Context, calls: ActiveCalls) -> T:
     try:
-        return await work
+        with calls:
+            return await work
     except ServiceError as exc:
         code, detail = grpc.StatusCode[exc.grpc_code], exc.detail
     except Exception:
@@ -43,11 +72,13 @@ async def _unimplemented(context: Context, method: str) -> NoReturn:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
     """``tensorflow.serving.PredictionService``: Predict; the rest UNIMPLEMENTED."""
 
-    def __init__(self, dataplane: ModelServerDataPlane) -> None:
+    def __init__(self, dataplane: ModelServerDataPlane, calls: ActiveCalls | None = None) -> None:
         self._dataplane = dataplane
+        self._calls = calls or ActiveCalls()
 
     async def Predict(self, request: Any, context: Context) -> Any:
-        return await _answer(self._dataplane.predict(request, timeout=context.time_remaining()), context)
+        work = self._dataplane.predict(request, timeout=context.time_remaining())
+        return await _answer(work, context, self._calls)
 
     async def Classify(self, _request: Any, context: Context) -> Any:
         await _unimplemented(context, "Classify")
@@ -65,11 +96,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]
     """``tensorflow.serving.ModelService``: GetModelStatus; HandleReloadConfigRequest UNIMPLEMENTED."""
 
-    def __init__(self, dataplane: ModelServerDataPlane) -> None:
+    def __init__(self, dataplane: ModelServerDataPlane, calls: ActiveCalls | None = None) -> None:
         self._dataplane = dataplane
+        self._calls = calls or ActiveCalls()
 
     async def GetModelStatus(self, request: Any, context: Context) -> Any:
-        return await _answer(self._dataplane.get_model_status(request), context)
+        return await _answer(self._dataplane.get_model_status(request), context, self._calls)
 
     async def HandleReloadConfigRequest(self, _request: Any, context: Context) -> Any:
         await _unimplemented(context, "HandleReloadConfigRequest")

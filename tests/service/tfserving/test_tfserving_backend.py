@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import numpy as np
@@ -25,13 +26,14 @@ from service.errors import (
     VersionNotFound,
 )
 from service.metrics import Metrics
+from service.settings import Settings
 from service.tfserving_config import refresh_serving_config
 from training.testing import TINY_MODALITIES, tiny_input
 
 MODELS = list(TINY_MODALITIES)
 
 
-async def _started(settings):
+async def _started(settings: Settings) -> TFServingBackend:
     backend = TFServingBackend(settings, Metrics())
     await backend.start()
     return backend
@@ -177,7 +179,7 @@ async def test_model_names_from_settings_then_config_file_then_folders(model_ser
     for name in ("tiny-image", "tiny-text"):
         (repository / name / "1").mkdir(parents=True)
 
-    async def names(**overrides):
+    async def names(**overrides: Any) -> list[str]:
         backend = await _started(gateway_config(repository, target, **overrides))
         try:
             return [status.name for status in await backend.list_models()]
