@@ -43,6 +43,11 @@ class BatchingSettings(BaseModel):
     max_queued_rows: int = Field(
         default=2048, gt=0, description="Rows waiting per version before requests are refused with 429."
     )
+    eager_when_idle: bool = Field(
+        default=False,
+        description="Apply the batch window only while another call of the version runs; an idle model takes a"
+        " request at once (saves up to batch_timeout_ms at low load).",
+    )
 
 
 class Settings(BaseSettings):

@@ -2,9 +2,11 @@
 
 Requests of any row count queue here; a collector coalesces them into one model call of at most
 ``max_batch_size`` rows, waiting at most ``batch_timeout_ms`` after the oldest queued request for
-more rows to arrive. Model calls run in a thread pool, at most ``slots`` at a time per version, so
-the event loop never blocks; while every slot is busy, requests keep queueing and the next call
-takes a fuller batch. Each request gets its own rows of the output, in order.
+more rows to arrive (with ``eager_when_idle``, only while another call of the version is running:
+an idle model then takes what is queued at once, so a lone request pays no batching delay). Model
+calls run in a thread pool, at most ``slots`` at a time per version, so the event loop never blocks;
+while every slot is busy, requests keep queueing and the next call takes a fuller batch. Each request
+gets its own rows of the output, in order.
 
 Bounds: a request larger than ``max_batch_size`` is split into several calls; more than
 ``max_queued_rows`` waiting rows refuse new requests with Overloaded; a request whose deadline passes
@@ -57,6 +59,8 @@ class Batcher:
         self._run = run
         self._max_rows = settings.max_batch_size
         self._window = settings.batch_timeout_ms / 1000
+        self._eager_when_idle = settings.eager_when_idle
+        self._calls_running = 0  # model calls between their start and their slot's release
         self._max_queued = settings.max_queued_rows
         self._executor = executor
         self._slots = asyncio.Semaphore(slots)
@@ -157,8 +161,16 @@ class Batcher:
                 self._arrived.clear()
                 await self._arrived.wait()
             await self._slots.acquire()
-            # Rows that arrive while this waits join the batch, up to the window of the oldest one.
-            while self._has_queued() and self._queued_rows < self._max_rows and not self._closing:
+            # Rows that arrive while this waits join the batch, up to the window of the oldest one. With
+            # eager_when_idle, the window only applies while another call of this version runs: an idle
+            # model takes a request at once (waiting would only add latency at low load), and under load
+            # rows queue up behind the running call anyway.
+            while (
+                (self._calls_running or not self._eager_when_idle)
+                and self._has_queued()
+                and self._queued_rows < self._max_rows
+                and not self._closing
+            ):
                 left = self._queue[0].enqueued + self._window - loop.time()
                 if left <= 0:
                     break
@@ -170,6 +182,7 @@ class Batcher:
             if not batch:
                 self._slots.release()
                 continue
+            self._calls_running += 1
             task = asyncio.create_task(self._execute(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -209,6 +222,7 @@ class Batcher:
                     request.future.set_result(output[start:end])
                 start = end
         finally:
+            self._calls_running -= 1
             self._slots.release()
 
     def _run_batch(self, parts: list[np.ndarray]) -> np.ndarray:
