@@ -13,6 +13,7 @@ its own memory is printed apart. Linux only (/proc).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -28,6 +29,7 @@ import httpx
 
 from features.spec import ModelSpec
 from service.core.selfcheck import sample_input
+from service.errors import ServiceError
 from service.tfserving_config import discover_models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,25 @@ def answers(url: str, status: int) -> bool:
         return httpx.get(url, timeout=2).status_code == status
     except httpx.HTTPError:
         return False
+
+
+def wait_model_server(port: int, names: list[str], process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+    """Until the model server reports an AVAILABLE version of every model (so it is not timed with the gateway)."""
+    from service.backends.tfserving.backend import TFServingBackend
+    from service.metrics import Metrics
+    from service.settings import Settings
+
+    async def available() -> bool:
+        backend = TFServingBackend(Settings(tfserving_target=f"127.0.0.1:{port}", models=names), Metrics())
+        await backend.start()
+        try:
+            return all(s.available() for s in await backend.list_models())
+        except ServiceError:
+            return False
+        finally:
+            await backend.close()
+
+    wait_for(lambda: asyncio.run(available()), process, timeout_s)
 
 
 def instances(models_dir: Path) -> dict[str, dict[str, object]]:
@@ -143,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[Footprint] = []
     try:
+        wait_model_server(server_port, sorted(bodies), server)
         tfserving_env = base_env | {
             "CLASSIFIER_BACKEND": "tfserving",
             "CLASSIFIER_TFSERVING_TARGET": f"127.0.0.1:{server_port}",
