@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tfserving_support import gateway_config, model_server_config, running_gateway, serving, wait_available
+from tfserving_support import CHUNK_ROWS, gateway_config, model_server_config, running_gateway, serving, wait_available
 
 from service.backends.embedded import EmbeddedBackend
 from service.core.classifier import Classifier
@@ -23,9 +23,6 @@ from service.metrics import Metrics
 from service.modelserver.server import ModelServer
 from service.settings import BatchingSettings
 from training.testing import TINY_MODALITIES, build_tiny_models
-
-#: Rows per TF Serving call in the gateway under test: small, so a request of 6 inputs goes in two chunks.
-CHUNK_ROWS = 4
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CHUNK_ROWS
+from tfserving_support import CHUNK_ROWS
 
 from service.core.schemas import ClassifyCall
 from training.testing import TINY_LABELS, TINY_MODALITIES, tiny_input

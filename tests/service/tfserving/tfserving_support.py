@@ -25,6 +25,8 @@ from service.modelserver.servicers import ModelServicer, PredictionServicer
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
+#: Rows per TF Serving call in the session gateway: small, so a request of 6 inputs goes in two chunks.
+CHUNK_ROWS = 4
 
 
 def free_port() -> int:
