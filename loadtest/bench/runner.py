@@ -31,7 +31,7 @@ from classifier_client.messages import build_request
 from classifier_client.v1 import classifier_pb2 as pb
 
 from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_http
-from loadtest.samples import DEFAULT_MODELS, MODALITIES, Modality, Sample, json_body, load_samples
+from loadtest.samples import DEFAULT_MODELS, MODALITIES, Form, Modality, Sample, json_body, load_samples, rest_body
 from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
 
 SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
@@ -171,10 +171,11 @@ class Payloads:
             for m, found in self.samples.items()
         }
 
-    def http_requests(self, modality: Modality, port: int) -> list[bytes]:
-        """Encoded HTTP requests for a server on ``port``."""
+    def http_requests(self, modality: Modality, port: int, form: Form = "json") -> list[bytes]:
+        """Encoded HTTP requests for a server on ``port`` (the bench's table uses JSON only)."""
         path = f"/v1/models/{self.models[modality]}:classify"
-        return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type) for b in self.json[modality]]
+        bodies = self.json[modality] if form == "json" else [rest_body(s, form, TOP_K) for s in self.samples[modality]]
+        return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type) for b in bodies]
 
 
 def _grpc_input(modality: Modality, content: bytes | str) -> pb.Input:
@@ -215,7 +216,14 @@ class Bench:
         self.inprocess = self._inprocess()
 
     def run_cell(
-        self, system: str, deployment: Deployment, modality: Modality, level: int, duration_s: float, warmup_s: float
+        self,
+        system: str,
+        deployment: Deployment,
+        modality: Modality,
+        level: int,
+        duration_s: float,
+        warmup_s: float,
+        form: Form = "json",
     ) -> CellResult:
         """One closed-loop measurement of ``system`` (served by ``deployment``)."""
         servers = list(deployment.group.servers)
@@ -237,7 +245,7 @@ class Bench:
             coroutine = run_http(
                 "127.0.0.1",
                 deployment.port,
-                self.payloads.http_requests(modality, deployment.port),
+                self.payloads.http_requests(modality, deployment.port, form),
                 concurrency=level,
                 duration_s=duration_s,
                 warmup_s=warmup_s,
