@@ -15,8 +15,12 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 class Metrics:
     """The gateway's instruments; one instance per app, passed to whatever records."""
 
+    #: The model label of requests that named no known model, so made-up names cannot grow the series.
+    UNKNOWN_MODEL = "_unknown"
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._known_models: set[str] = set()
         self.stage_seconds = Histogram(
             "classifier_stage_seconds",
             "Time spent per request stage.",
@@ -42,9 +46,14 @@ class Metrics:
         self, stage: str, seconds: float, *, model: str, version: int | None, surface: str, status: str
     ) -> None:
         """Record one stage's duration; ``version`` is None when it was not yet resolved."""
+        model = model if model in self._known_models else self.UNKNOWN_MODEL
         self.stage_seconds.labels(stage, model, "" if version is None else str(version), surface, status).observe(
             seconds
         )
+
+    def know_model(self, name: str) -> None:
+        """Label series with ``name`` from now on: the backend has confirmed the model exists."""
+        self._known_models.add(name)
 
     def observe_batch(self, model: str, version: int, rows: int) -> None:
         """Record the size of one model call."""

@@ -98,6 +98,7 @@ class Classifier:
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
         status = await self.backend.model_status(model)
+        self.metrics.know_model(model)
         if label is not None:
             labels = self.settings.version_labels.get(model, {})
             if label not in labels:
