@@ -75,17 +75,17 @@ class Classifier:
                     f"{len(call.inputs)} instances in one request; the limit is {self.settings.limits.max_instances}"
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
-            spec = await self.backend.get_spec(call.model, version)
-            top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
-
-            t0 = time.perf_counter()
-            batch = await self._within(deadline, self._preprocess(call.inputs, spec))
-            self._observe("preprocess", t0, call, version, "ok")
-
-            t0 = time.perf_counter()
-            probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
-            self._observe("backend", t0, call, version, "ok")
-            return self._answer(call.model, version, spec, probabilities, top_k)
+            try:
+                return await self._classify_with(call, version, deadline)
+            except ModelNotReady:
+                # An unpinned request can race a version swap: the version it resolved may retire before its
+                # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
+                if call.version is not None or call.version_label is not None:
+                    raise
+                retired, version = version, await self.resolve_version(call.model, None, None)
+                if version == retired:
+                    raise
+                return await self._classify_with(call, version, deadline)
         except ServiceError as exc:
             status = type(exc).__name__
             raise
@@ -94,6 +94,19 @@ class Classifier:
             raise
         finally:
             self._observe("total", started, call, version, status)
+
+    async def _classify_with(self, call: ClassifyCall, version: int, deadline: float) -> ClassifyResponse:
+        spec = await self.backend.get_spec(call.model, version)
+        top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
+
+        t0 = time.perf_counter()
+        batch = await self._within(deadline, self._preprocess(call.inputs, spec))
+        self._observe("preprocess", t0, call, version, "ok")
+
+        t0 = time.perf_counter()
+        probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
+        self._observe("backend", t0, call, version, "ok")
+        return self._answer(call.model, version, spec, probabilities, top_k)
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
