@@ -25,6 +25,7 @@ from service.backends.base import ModelBackend, VersionState
 from service.backends.factory import create_backend
 from service.core.classifier import Classifier
 from service.grpc import GrpcSurface, create_grpc_server
+from service.heap import freeze_after_loads
 from service.metrics import Metrics
 from service.rest.app import create_app
 from service.rest.server import RestServer
@@ -76,6 +77,7 @@ class Gateway:
         self._classifier: Classifier | None = None
         self.surfaces: list[Surface] = []
         self._watcher: asyncio.Task[None] | None = None
+        self._heap_keeper: asyncio.Task[None] | None = None
 
     @property
     def classifier(self) -> Classifier:
@@ -121,6 +123,9 @@ class Gateway:
             # The embedded runtime logs each version's transitions as it makes them; TF Serving's are
             # only seen by asking, so the gateway logs those.
             self._watcher = asyncio.create_task(self._log_version_changes(), name="version-log")
+        self._heap_keeper = asyncio.create_task(
+            freeze_after_loads(self._backend, interval_s=settings.poll_interval_s), name="heap-freeze"
+        )
         log.info("gateway: serving; /readyz turns 200 once every model has classified a sample")
 
     async def stop(self) -> None:
@@ -129,6 +134,9 @@ class Gateway:
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+        if self._heap_keeper is not None:
+            self._heap_keeper.cancel()
+            self._heap_keeper = None
         surfaces, self.surfaces = self.surfaces, []
         results = await asyncio.gather(*(s.stop() for s in surfaces), return_exceptions=True)
         for surface, result in zip(surfaces, results, strict=True):

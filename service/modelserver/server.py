@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from service.backends.base import ModelBackend
+from service.heap import freeze_after_loads
 from service.metrics import Metrics
 from service.modelserver.dataplane import ModelServerDataPlane
 from service.settings import Settings
@@ -99,7 +100,9 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     try:
         bound = await server.start()
         log.info("model server: TF Serving API on %s:%d, models from %s", host, bound, settings.models_dir)
+        heap_keeper = asyncio.create_task(freeze_after_loads(backend, interval_s=settings.poll_interval_s))
         await stop.wait()
+        heap_keeper.cancel()
         log.info("model server: stopping; calls in flight get %.3gs", settings.request_timeout_s)
     finally:
         await server.stop(settings.request_timeout_s)
