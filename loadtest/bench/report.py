@@ -190,8 +190,10 @@ def write_chart(bench: Bench, path: Path) -> None:
         axes[0][column].set_ylabel("requests/s")
         axes[1][column].set_ylabel("p99 latency, ms")
         axes[1][column].set_yscale("log")
+        levels = list(bench.config.levels)
         for row in (0, 1):
             axes[row][column].set_xscale("log", base=2)
+            axes[row][column].set_xticks(levels, [str(level) for level in levels])
             axes[row][column].set_xlabel("concurrent clients")
             axes[row][column].grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=8)
