@@ -7,11 +7,12 @@ models_dir, samples_dir -> loadtest_env / bench_env (passed to child processes)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from training.testing import TINY_MODALITIES, build_tiny_models, write_tiny_dataset
+from training.testing import TINY_MODALITIES, write_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIXES = ("CLASSIFIER_", "LOADTEST_", "BENCH_")
@@ -26,10 +27,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models_dir(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models: Callable[[Path], Path]) -> Path:
     """``tiny-image``, ``tiny-text`` and ``tiny-audio`` version 1."""
     root = tmp_path_factory.mktemp("models")
-    build_tiny_models(root)
+    copy_tiny_models(root)
     return root
 
 

@@ -6,8 +6,7 @@ settings -> gateway (ready: gRPC health SERVING) -> client / stub / rest
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -19,22 +18,13 @@ from grpc_support import wait_until
 
 from service.gateway import Gateway
 from service.settings import Settings
-from training.testing import build_tiny_models
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings read ``CLASSIFIER_*``; a developer's shell must not change what the tests see."""
-    for name in list(os.environ):
-        if name.startswith("CLASSIFIER_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models_dir(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models: Callable[[Path], Path]) -> Path:
     """``tiny-image``, ``tiny-text`` and ``tiny-audio`` version 1, trained and exported once."""
     root = tmp_path_factory.mktemp("models")
-    build_tiny_models(root)
+    copy_tiny_models(root)
     return root
 
 

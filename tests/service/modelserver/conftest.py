@@ -7,9 +7,8 @@ for tiny-text) -> ``channel`` -> ``prediction_stub`` / ``model_stub`` (tensorflo
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from service.backends.embedded import EmbeddedBackend
 from service.metrics import Metrics
 from service.modelserver.server import ModelServer, model_server_settings
 from service.settings import Settings
-from training.testing import TINY_MODALITIES, build_tiny_models
+from training.testing import TINY_MODALITIES
 
 LABELS = {"tiny-text": {"stable": 1, "future": 9}}
 
@@ -32,19 +31,11 @@ def server_settings(models_dir: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _clean_environment() -> Iterator[None]:
-    """No CLASSIFIER_* variable of the developer's shell leaks into the settings under test."""
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("CLASSIFIER_")}
-    yield
-    os.environ.update(saved)
-
-
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_models(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models: Callable[[Path], Path]) -> Path:
     """A model repository with tiny-image, tiny-text and tiny-audio version 1 (real SavedModels)."""
     root = tmp_path_factory.mktemp("modelserver-models")
-    build_tiny_models(root)
+    copy_tiny_models(root)
     return root
 
 

@@ -8,8 +8,7 @@ reference the TF Serving path must agree with.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,22 +21,14 @@ from service.gateway import Gateway
 from service.metrics import Metrics
 from service.modelserver.server import ModelServer
 from service.settings import BatchingSettings
-from training.testing import TINY_MODALITIES, build_tiny_models
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _clean_environment() -> Iterator[None]:
-    """No CLASSIFIER_* variable of the developer's shell leaks into the settings under test."""
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("CLASSIFIER_")}
-    yield
-    os.environ.update(saved)
+from training.testing import TINY_MODALITIES
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_models(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models: Callable[[Path], Path]) -> Path:
     """A model repository with tiny-image, tiny-text and tiny-audio version 1 (real SavedModels)."""
     root = tmp_path_factory.mktemp("tfserving-models")
-    build_tiny_models(root)
+    copy_tiny_models(root)
     return root
 
 

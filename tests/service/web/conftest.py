@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,25 +24,17 @@ from tryit_page import WAIT_S, TryPage
 
 from service.gateway import Gateway
 from service.settings import Settings
-from training.testing import TINY_MODALITIES, build_tiny_models
+from training.testing import TINY_MODALITIES
 
 CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings read ``CLASSIFIER_*``; a developer's shell must not change what the tests see."""
-    for name in list(os.environ):
-        if name.startswith("CLASSIFIER_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def models_dir(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models: Callable[[Path], Path]) -> Path:
     """``tiny-image``, ``tiny-text`` and ``tiny-audio``, trained and exported once."""
     root = tmp_path_factory.mktemp("models")
-    build_tiny_models(root)
+    copy_tiny_models(root)
     return root
 
 
