@@ -44,9 +44,10 @@ class BatchingSettings(BaseModel):
         default=2048, gt=0, description="Rows waiting per version before requests are refused with 429."
     )
     eager_when_idle: bool = Field(
-        default=False,
+        default=True,
         description="Apply the batch window only while another call of the version runs; an idle model takes a"
-        " request at once (saves up to batch_timeout_ms at low load).",
+        " request at once (saves up to batch_timeout_ms at low load; under load, rows still queue behind the"
+        " running call and go as one batch). False: every batch waits the window, as TF Serving does.",
     )
 
 

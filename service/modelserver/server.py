@@ -80,10 +80,12 @@ class ModelServer:
 
 
 def model_server_settings(settings: Settings) -> Settings:
-    """Settings as TF Serving runs with the generated config: one version more kept under policy 'latest'."""
-    if settings.version_policy != "latest":
-        return settings
-    return settings.model_copy(update={"latest_versions": settings.latest_versions + SWAP_MARGIN_VERSIONS})
+    """Settings as TF Serving runs with the generated config: every batch waits the batch window (TF Serving's
+    ``batch_timeout_micros``), and under policy 'latest' one version more is kept."""
+    update: dict[str, object] = {"batching": settings.batching.model_copy(update={"eager_when_idle": False})}
+    if settings.version_policy == "latest":
+        update["latest_versions"] = settings.latest_versions + SWAP_MARGIN_VERSIONS
+    return settings.model_copy(update=update)
 
 
 async def serve(settings: Settings, *, host: str, port: int) -> None:

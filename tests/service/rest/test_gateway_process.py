@@ -28,6 +28,7 @@ async def test_gateway_process_drains_in_flight_requests_on_sigterm(tiny_models:
         "CLASSIFIER_GRPC_PORT": "0",
         # Every model call waits a full second for more rows, so requests are surely in flight at SIGTERM.
         "CLASSIFIER_BATCHING__BATCH_TIMEOUT_MS": "1000",
+        "CLASSIFIER_BATCHING__EAGER_WHEN_IDLE": "false",
         "CLASSIFIER_BATCHING__MAX_BATCH_SIZE": "1024",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }

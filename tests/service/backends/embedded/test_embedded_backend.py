@@ -197,7 +197,7 @@ async def test_deadline_passing_while_queued_is_deadline_exceeded(
     make_repo: RepoMaker, run_backend: BackendRunner
 ) -> None:
     repo = make_repo({"tiny-text": {1: "text-1"}})
-    batching = BatchingSettings(max_batch_size=64, batch_timeout_ms=500, max_queued_rows=512)
+    batching = BatchingSettings(max_batch_size=64, batch_timeout_ms=500, max_queued_rows=512, eager_when_idle=False)
     backend = await run_backend(settings_for(repo, batching=batching))
     await wait_for_states(backend, "tiny-text", {1: AVAILABLE})
     spec = await backend.get_spec("tiny-text", 1)

@@ -50,7 +50,7 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 
 def _batcher(model: GatedModel, executor: ThreadPoolExecutor, *, slots: int = 1, **batching: float) -> Batcher:
-    values = {"max_batch_size": 8, "batch_timeout_ms": 20, "max_queued_rows": 64, **batching}
+    values = {"max_batch_size": 8, "batch_timeout_ms": 20, "max_queued_rows": 64, "eager_when_idle": False, **batching}
     batcher = Batcher(model, settings=BatchingSettings(**values), executor=executor, slots=slots)
     batcher.start()
     return batcher

@@ -100,5 +100,5 @@ async def test_model_that_became_idle_takes_what_queued_at_once(executor: Thread
     await batcher.close()
 
 
-def test_eager_when_idle_is_off_by_default() -> None:
-    assert BatchingSettings().eager_when_idle is False
+def test_eager_when_idle_is_on_by_default() -> None:
+    assert BatchingSettings().eager_when_idle is True
