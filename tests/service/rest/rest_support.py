@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from gateway_support import running_gateway, wait_ready  # noqa: F401  (re-exported to the suite)
 
 from features import preprocess
 from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, ModelSpec
-from service.gateway import Gateway
 from service.settings import RequestLimits, Settings
 
 PROBLEM = "application/problem+json"
@@ -38,33 +36,6 @@ def gateway_settings(models_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
-
-
-@asynccontextmanager
-async def running_gateway(settings: Settings, *, ready: bool = True) -> AsyncIterator[Gateway]:
-    """A started gateway (ready, unless told not to wait), stopped gracefully on exit."""
-    gateway = Gateway(settings)
-    await gateway.start()
-    try:
-        if ready:
-            async with httpx.AsyncClient(base_url=gateway.rest.url) as client:
-                await wait_ready(client)
-        yield gateway
-    finally:
-        await gateway.stop()
-
-
-async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 90.0) -> dict[str, Any]:
-    """Poll /readyz until it answers 200; returns its body."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        response = await client.get("/readyz")
-        if response.status_code == 200:
-            return response.json()  # type: ignore[no-any-return]
-        if loop.time() > deadline:
-            raise AssertionError(f"not ready after {timeout_s}s: {response.status_code} {response.text}")
-        await asyncio.sleep(0.1)
 
 
 def assert_problem(response: httpx.Response, status: int, slug: str, *, detail_has: str = "") -> dict[str, Any]:

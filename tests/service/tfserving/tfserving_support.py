@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
+from gateway_support import running_gateway, wait_ready  # noqa: F401  (re-exported to the suite)
 
 from service.backends.base import ModelBackend, VersionState
-from service.gateway import Gateway
 from service.modelserver.dataplane import ModelServerDataPlane
 from service.modelserver.server import ModelServer, model_server_settings
 from service.modelserver.servicers import ModelServicer, PredictionServicer
@@ -90,18 +89,6 @@ async def wait_version(backend: ModelBackend, name: str, version: int, timeout_s
         await asyncio.sleep(0.05)
 
 
-async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Poll /readyz until it answers 200; returns its body."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = await client.get("/readyz")
-        if response.status_code == 200:
-            return response.json()  # type: ignore[no-any-return]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready after {timeout_s}s: {response.status_code} {response.text}")
-        await asyncio.sleep(0.05)
-
-
 @asynccontextmanager
 async def serving(backend: ModelBackend, settings: Settings, port: int = 0) -> AsyncIterator[ModelServer]:
     """A model server over a started backend on ``port`` (0: a free one), stopped on exit."""
@@ -111,20 +98,6 @@ async def serving(backend: ModelBackend, settings: Settings, port: int = 0) -> A
         yield server
     finally:
         await server.stop(None)
-
-
-@asynccontextmanager
-async def running_gateway(settings: Settings, *, ready: bool = True) -> AsyncIterator[Gateway]:
-    """A started gateway (ready unless told not to wait), stopped gracefully on exit."""
-    gateway = Gateway(settings)
-    await gateway.start()
-    try:
-        if ready:
-            async with httpx.AsyncClient(base_url=gateway.rest.url) as client:
-                await wait_ready(client)
-        yield gateway
-    finally:
-        await gateway.stop()
 
 
 class ModelServerProcess:
