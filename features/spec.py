@@ -1,7 +1,7 @@
 """The model spec: what a model version needs to turn raw inputs into its input tensor.
 
 A spec travels inside every exported model version (as ``assets.extra/spec.json`` and
-through the ``spec`` signature), so the gateway preprocesses with the exact parameters
+through the ``spec`` signature; ``features.contract`` names both), so the gateway preprocesses with the exact parameters
 the version was trained with. Training builds it, the gateway only reads it.
 """
 
@@ -23,13 +23,6 @@ from pydantic import (
 )
 
 Modality = Literal["image", "text", "audio"]
-
-#: Signature and tensor names shared by the exporter, the embedded runtime and TF Serving clients.
-SERVING_SIGNATURE = "serving_default"
-SPEC_SIGNATURE = "spec"
-SPEC_INPUT = "probe"
-SPEC_OUTPUT = "spec_json"
-PROBABILITIES_OUTPUT = "probabilities"
 
 
 class _Frozen(BaseModel):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from features.spec import ModelSpec
+from features.contract import newest_version_dir, read_spec
 from service.core.selfcheck import sample_input
 from service.errors import ServiceError
 from service.tfserving_config import discover_models
@@ -103,8 +103,7 @@ def instances(models_dir: Path) -> dict[str, dict[str, object]]:
     """One JSON classify body per model, from the sample input of its newest version's spec."""
     bodies: dict[str, dict[str, object]] = {}
     for name in discover_models(models_dir):
-        newest = max((v for v in (models_dir / name).iterdir() if v.name.isdigit()), key=lambda v: int(v.name))
-        spec = ModelSpec.from_json((newest / "assets.extra" / "spec.json").read_text())
+        spec = read_spec(newest_version_dir(models_dir / name))
         raw = sample_input(spec)
         instance = {"text": raw} if isinstance(raw, str) else {"b64": base64.b64encode(raw).decode()}
         bodies[name] = {"instances": [instance]}

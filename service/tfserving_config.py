@@ -33,6 +33,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from features.contract import version_dirs
 from service.settings import Settings
 
 MODEL_CONFIG_FILE = "models.config"
@@ -52,7 +53,7 @@ def discover_models(models_dir: Path) -> list[str]:
         return []
     names = []
     for folder in sorted(models_dir.iterdir()):
-        if folder.is_dir() and _NAME.match(folder.name) and any(_is_version(v) for v in folder.iterdir()):
+        if folder.is_dir() and _NAME.match(folder.name) and version_dirs(folder):
             names.append(folder.name)
     return names
 
@@ -132,10 +133,6 @@ def _version_policy(name: str, settings: Settings) -> str:
     if settings.version_policy == "specific" and settings.specific_versions.get(name):
         return "specific { " + " ".join(f"versions: {v}" for v in settings.specific_versions[name]) + " }"
     return f"latest {{ num_versions: {settings.latest_versions + SWAP_MARGIN_VERSIONS} }}"
-
-
-def _is_version(path: Path) -> bool:
-    return path.is_dir() and path.name.isdigit() and path.name.isascii()
 
 
 def _replace(target: Path, text: str) -> Path:

@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from features.contract import evaluation_file, newest_version_dir, version_dirs
 from features.spec import Modality
-from training.export import ASSETS_EXTRA, EVALUATION_FILENAME, version_numbers
 from training.feature_specs import FeatureOptions
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def run_demo(data_dir: Path, models_dir: Path, *, force: bool = False) -> list[D
     from training.pipeline import TrainingJob, train_and_export
 
     models_dir = Path(models_dir)
-    pending = [m for m in DEMO_MODELS if force or not version_numbers(models_dir / m.name)]
+    pending = [m for m in DEMO_MODELS if force or not version_dirs(models_dir / m.name)]
     datasets = build_demo_datasets(Path(data_dir), [m.name for m in pending]) if pending else {}
     rows = []
     for demo in DEMO_MODELS:
@@ -102,9 +102,9 @@ def run_demo(data_dir: Path, models_dir: Path, *, force: bool = False) -> list[D
 
 
 def _existing_row(models_dir: Path, name: str) -> DemoRow:
-    version_dir = models_dir / name / str(version_numbers(models_dir / name)[-1])
+    version_dir = newest_version_dir(models_dir / name)
     accuracy = None
-    evaluation = version_dir / ASSETS_EXTRA / EVALUATION_FILENAME
+    evaluation = evaluation_file(version_dir)
     if evaluation.is_file():
         accuracy = float(json.loads(evaluation.read_text(encoding="utf-8"))["accuracy"])
     return DemoRow(name, version_dir, accuracy, None, "kept (already exported)")

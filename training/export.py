@@ -30,38 +30,33 @@ from typing import Any
 import numpy.typing as npt
 import tensorflow as tf
 
-from features.spec import (
+from features.contract import (
+    ASSETS_EXTRA,
+    CONFUSION_MATRIX_FILE,
+    EVALUATION_FILE,
     PROBABILITIES_OUTPUT,
     SERVING_SIGNATURE,
+    SPEC_FILE,
     SPEC_INPUT,
     SPEC_OUTPUT,
     SPEC_SIGNATURE,
-    ModelSpec,
+    WARMUP_FILE,
+    version_dirs,
 )
+from features.spec import ModelSpec
 from training.evaluate import Evaluation, render_confusion_matrix
-from training.warmup import WARMUP_FILENAME, write_warmup_requests
+from training.warmup import write_warmup_requests
 
 logger = logging.getLogger(__name__)
 
-ASSETS_EXTRA = "assets.extra"
-SPEC_FILENAME = "spec.json"
-EVALUATION_FILENAME = "evaluation.json"
-CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
 #: Optional hook: another package regenerates TF Serving's config when the repository changes.
 SERVING_CONFIG_MODULE = "service.tfserving_config"
 _TEMP_PREFIX = ".export-"
 
 
-def version_numbers(model_dir: Path) -> list[int]:
-    """The integer versions present in ``models/NAME`` (folders whose name is all digits), sorted."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
 def next_version(model_dir: Path) -> int:
     """The version number the next export gets: highest present + 1, starting at 1."""
-    return max(version_numbers(model_dir), default=0) + 1
+    return max(version_dirs(model_dir), default=0) + 1
 
 
 class _ServingModule(tf.Module):  # type: ignore[misc]
@@ -175,11 +170,11 @@ def export_version(
         save_signatures(model, spec, staging)
         extra = staging / ASSETS_EXTRA
         extra.mkdir(exist_ok=True)
-        (extra / SPEC_FILENAME).write_text(spec.to_json(), encoding="utf-8")
-        write_warmup_requests(extra / WARMUP_FILENAME, spec, warmup_inputs)
+        (extra / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+        write_warmup_requests(extra / WARMUP_FILE, spec, warmup_inputs)
         if evaluation is not None:
-            (extra / EVALUATION_FILENAME).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
-            render_confusion_matrix(evaluation, extra / CONFUSION_MATRIX_FILENAME, title=spec.name)
+            (extra / EVALUATION_FILE).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
+            render_confusion_matrix(evaluation, extra / CONFUSION_MATRIX_FILE, title=spec.name)
         os.chmod(staging, 0o755)  # mkdtemp makes it private; servers may run as another user
         version_dir = _publish(staging, model_dir)
     except BaseException:

@@ -13,9 +13,9 @@ import numpy.typing as npt
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from features.spec import SERVING_SIGNATURE, ModelSpec
+from features.contract import SERVING_SIGNATURE, check_batch
+from features.spec import ModelSpec
 
-WARMUP_FILENAME = "tf_serving_warmup_requests"
 #: TF Serving replays every record; a handful covers batch sizes 1 and a small batch.
 MAX_WARMUP_SAMPLES = 4
 
@@ -23,11 +23,7 @@ MAX_WARMUP_SAMPLES = 4
 def warmup_logs(spec: ModelSpec, inputs: npt.ArrayLike) -> list[prediction_log_pb2.PredictionLog]:
     """Predict requests for ``serving_default``: one per sample (batch 1), then one small batch."""
     features = spec.features
-    batch = np.asarray(inputs, dtype=features.input_dtype)[:MAX_WARMUP_SAMPLES]
-    if batch.ndim != len(features.input_shape) + 1 or batch.shape[1:] != features.input_shape:
-        raise ValueError(f"warm-up inputs have shape {batch.shape}, want [N, *{features.input_shape}]")
-    if len(batch) == 0:
-        raise ValueError("warm-up needs at least one sample")
+    batch = check_batch(np.asarray(inputs, dtype=features.input_dtype)[:MAX_WARMUP_SAMPLES], features)
     requests = [batch[i : i + 1] for i in range(len(batch))]
     if len(batch) > 1:
         requests.append(batch)
@@ -48,13 +44,3 @@ def write_warmup_requests(path: Path, spec: ModelSpec, inputs: npt.ArrayLike) ->
         for log in warmup_logs(spec, inputs):
             writer.write(log.SerializeToString())
     return path
-
-
-def read_warmup_requests(path: Path) -> list[prediction_log_pb2.PredictionLog]:
-    """Parse a warm-up file back into ``PredictionLog`` messages."""
-    logs = []
-    for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-        log = prediction_log_pb2.PredictionLog()
-        log.ParseFromString(record)
-        logs.append(log)
-    return logs

@@ -20,14 +20,14 @@ import numpy as np
 import tensorflow as tf
 
 from features import preprocess
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, ModelSpec
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, read_spec
 from loadtest.samples import Modality, load_samples
 from service.backends.embedded.signature_call import SignatureCall
 
 
 def measure(version_dir: Path, samples_dir: Path, modality: Modality, *, calls: int, limit: int) -> dict[str, float]:
     """Median and p99 (ms) of preprocess + call over ``calls`` single-input calls, cycling the samples."""
-    spec = ModelSpec.from_json((version_dir / "assets.extra" / "spec.json").read_bytes())
+    spec = read_spec(version_dir)
     function = tf.saved_model.load(str(version_dir)).signatures[SERVING_SIGNATURE]
     call = SignatureCall(function, spec.features.input_name, PROBABILITIES_OUTPUT)
     samples = [s.content for s in load_samples(samples_dir, modality, limit=limit)]

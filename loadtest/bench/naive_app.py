@@ -29,6 +29,8 @@ from fastapi import FastAPI, HTTPException
 from PIL import Image
 from pydantic import BaseModel
 
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, newest_version_dir, spec_file
+
 Preprocess = Callable[[bytes | str], np.ndarray]
 
 
@@ -50,11 +52,11 @@ class NaiveModel:
     """One loaded SavedModel, its labels and its tutorial-style preprocessing."""
 
     def __init__(self, version_dir: Path) -> None:
-        spec = json.loads((version_dir / "assets.extra" / "spec.json").read_text(encoding="utf-8"))
+        spec = json.loads(spec_file(version_dir).read_text(encoding="utf-8"))
         self.labels: list[str] = list(spec["labels"])
         self.features: dict[str, Any] = spec["features"]
         self.saved_model = tf.saved_model.load(str(version_dir))
-        self.serve = self.saved_model.signatures["serving_default"]
+        self.serve = self.saved_model.signatures[SERVING_SIGNATURE]
         self.input_name = {"image": "image", "text": "token_ids", "audio": "log_mel"}[self.features["modality"]]
         self.preprocess: Preprocess = getattr(self, f"_{self.features['modality']}")
         if self.features["modality"] == "text":
@@ -64,7 +66,7 @@ class NaiveModel:
         """Probabilities for one input."""
         batch = np.expand_dims(self.preprocess(raw), 0)
         outputs = self.serve(**{self.input_name: tf.constant(batch)})
-        return outputs["probabilities"].numpy()[0]  # type: ignore[no-any-return]
+        return outputs[PROBABILITIES_OUTPUT].numpy()[0]  # type: ignore[no-any-return]
 
     def _image(self, raw: bytes | str) -> np.ndarray:
         f = self.features
@@ -103,8 +105,7 @@ def create_app(models_dir: Path, names: list[str]) -> FastAPI:
     """Load each model's newest version and serve the classify route."""
     models = {}
     for name in names:
-        newest = max((p for p in (models_dir / name).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-        models[name] = NaiveModel(newest)
+        models[name] = NaiveModel(newest_version_dir(models_dir / name))
     app = FastAPI(title="bench naive baseline")
 
     @app.post("/v1/models/{name}:classify")

@@ -30,6 +30,7 @@ from typing import Any
 from classifier_client.messages import build_request
 from classifier_client.v1 import classifier_pb2 as pb
 
+from features.contract import newest_version_dir
 from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_http
 from loadtest.samples import DEFAULT_MODELS, MODALITIES, Form, Modality, Sample, json_body, load_samples, rest_body
 from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
@@ -302,7 +303,7 @@ class Bench:
         argv += ["--calls", str(config.inprocess_calls), "--limit", str(config.samples_per_modality)]
         for modality in config.modalities:
             model_dir = config.models_dir / config.models[modality]
-            version = max((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+            version = newest_version_dir(model_dir)
             argv += ["--job", f"{modality}={version}={config.samples[modality]}"]
         cpus = self.placement.server_cpus
         done = subprocess.run(

@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, SPEC_INPUT, SPEC_OUTPUT, SPEC_SIGNATURE
+from features.contract import (
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+    SPEC_INPUT,
+    SPEC_OUTPUT,
+    SPEC_SIGNATURE,
+    BatchMismatch,
+    check_batch,
+)
 from service.backends.base import ModelBackend, VersionState
 from service.errors import InvalidInput, VersionNotFound
 from service.settings import Settings
@@ -79,11 +87,10 @@ class ModelServerDataPlane:
         elif signature == SERVING_SIGNATURE:
             features = spec.features
             rows = self._only_input(request, features.input_name)
-            if rows.dtype != np.dtype(features.input_dtype) or rows.shape[1:] != features.input_shape or not len(rows):
-                raise InvalidInput(
-                    f"input '{features.input_name}' must be {features.input_dtype} of shape"
-                    f" [N>0, {', '.join(map(str, features.input_shape))}], not {rows.dtype} of shape {list(rows.shape)}"
-                )
+            try:
+                check_batch(rows, features)
+            except BatchMismatch as exc:
+                raise InvalidInput(f"input '{features.input_name}': {exc}") from exc
             outputs = {PROBABILITIES_OUTPUT: await self.backend.predict(name, version, rows, timeout=timeout)}
         else:
             raise InvalidInput(f'Serving signature key "{signature}" not found.')

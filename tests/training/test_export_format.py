@@ -10,15 +10,16 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from features.spec import (
+from features.contract import (
     PROBABILITIES_OUTPUT,
     SERVING_SIGNATURE,
     SPEC_INPUT,
     SPEC_OUTPUT,
     SPEC_SIGNATURE,
-    ModelSpec,
-    TextFeatures,
+    version_dirs,
+    warmup_file,
 )
+from features.spec import ModelSpec, TextFeatures
 from training.architectures import build_model
 from training.export import (
     ExportError,
@@ -26,10 +27,8 @@ from training.export import (
     export_version,
     next_version,
     signature_summary,
-    version_numbers,
 )
 from training.pipeline import TrainingResult
-from training.warmup import read_warmup_requests
 
 
 def test_export_writes_version_one_with_assets(tiny: TrainingResult):
@@ -86,10 +85,11 @@ def test_serving_signature_returns_softmax_rows(tiny: TrainingResult):
 
 
 def test_warmup_records_parse_as_prediction_logs(tiny: TrainingResult):
-    path = tiny.version_dir / "assets.extra" / "tf_serving_warmup_requests"
+    path = warmup_file(tiny.version_dir)
     features = tiny.spec.features
 
-    logs = read_warmup_requests(path)
+    records = tf.data.TFRecordDataset(str(path)).as_numpy_iterator()
+    logs = [prediction_log_pb2.PredictionLog.FromString(record) for record in records]
 
     assert logs
     for log in logs:
@@ -126,7 +126,7 @@ def test_export_numbers_next_version_from_highest_present(untrained, tmp_path: P
     second = _export(untrained, tmp_path)
 
     assert (first.name, second.name) == ("4", "5")
-    assert version_numbers(model_dir) == [1, 3, 4, 5]
+    assert list(version_dirs(model_dir)) == [1, 3, 4, 5]
     assert next_version(model_dir) == 6
 
 
@@ -140,7 +140,7 @@ def test_export_builds_in_hidden_folder_before_rename(untrained, tmp_path: Path,
         seen.append(sorted(p.name for p in model_dir.iterdir()))
         assert staging.parent == model_dir
         assert (staging / "saved_model.pb").is_file()
-        assert version_numbers(model_dir) == []
+        assert list(version_dirs(model_dir)) == []
         return publish(staging, model_dir)
 
     monkeypatch.setattr(export, "_publish", spy)

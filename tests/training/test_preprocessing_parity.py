@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
 from training.loading import EXTENSIONS, preprocessor, read_raw
 from training.pipeline import TrainingResult
 

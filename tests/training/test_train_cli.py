@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from features.spec import ModelSpec
+from features.contract import read_spec
 from training.cli import main
 from training.testing import build_tiny_models, write_tiny_dataset
 
@@ -22,7 +22,7 @@ def test_train_command_exports_next_version_and_reports_accuracy(tmp_path: Path,
     out = capsys.readouterr().out
     assert f"version: {models / 'topics' / '1'}" in out
     assert "test accuracy: " in out
-    spec = ModelSpec.from_json((models / "topics" / "1" / "assets.extra" / "spec.json").read_text())
+    spec = read_spec(models / "topics" / "1")
     assert spec.labels == ("food", "sport", "weather")
     assert spec.features.modality == "text" and spec.features.sequence_length == 8
 

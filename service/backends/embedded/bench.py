@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import tensorflow as tf
 
-    from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
+    from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
     from service.backends.embedded.loaded_version import load_version
 
     loaded = load_version(args.version_dir.parent.name, int(args.version_dir.name), args.version_dir, max_batch_size=1)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _naive(function: Any, name: str, batch: np.ndarray) -> object:
-    from features.spec import PROBABILITIES_OUTPUT
+    from features.contract import PROBABILITIES_OUTPUT
 
     return function(**{name: batch})[PROBABILITIES_OUTPUT].numpy()
 

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.contract import BatchMismatch, check_batch
 from features.spec import ModelSpec, TextFeatures
 from service.errors import InvalidInput
 
 
 def check_inputs(inputs: object, spec: ModelSpec) -> np.ndarray:
-    """``inputs`` as a C-contiguous array if its dtype, shape and values fit ``spec``; else InvalidInput."""
+    """``inputs`` as a C-contiguous array if its dtype, shape (``features.contract``) and values fit ``spec``;
+    else InvalidInput."""
     features = spec.features
-    if not isinstance(inputs, np.ndarray):
-        raise InvalidInput(f"inputs must be a numpy array, not {type(inputs).__name__}")
-    want = f"{features.input_dtype} [N, {', '.join(map(str, features.input_shape))}]"
-    if inputs.dtype != np.dtype(features.input_dtype):
-        raise InvalidInput(f"inputs are {inputs.dtype}, the model version wants {want}")
-    if inputs.shape[1:] != features.input_shape or inputs.ndim != len(features.input_shape) + 1:
-        raise InvalidInput(f"inputs have shape {list(inputs.shape)}, the model version wants {want}")
-    if len(inputs) == 0:
-        raise InvalidInput("inputs have no rows")
+    try:
+        inputs = check_batch(inputs, features)
+    except BatchMismatch as exc:
+        raise InvalidInput(str(exc)) from exc
     if isinstance(features, TextFeatures):
         low, high = int(inputs.min()), int(inputs.max())
         if low < 0 or high >= len(features.vocabulary):

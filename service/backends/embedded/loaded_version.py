@@ -24,21 +24,27 @@ import tensorflow as tf
 from pydantic import ValidationError
 from tensorflow_serving.apis import prediction_log_pb2
 
-from features.spec import (
+from features.contract import (
+    ASSETS_EXTRA,
     PROBABILITIES_OUTPUT,
     SERVING_SIGNATURE,
+    SPEC_FILE,
     SPEC_INPUT,
     SPEC_OUTPUT,
     SPEC_SIGNATURE,
-    ModelSpec,
+    WARMUP_FILE,
+    BatchMismatch,
+    check_batch,
+    spec_file,
+    warmup_file,
 )
+from features.spec import ModelSpec
 from service.backends.embedded.signature_call import SignatureCall
 
 log = logging.getLogger(__name__)
 
-ASSETS_EXTRA = "assets.extra"
-SPEC_FILENAME = "spec.json"
-WARMUP_FILENAME = "tf_serving_warmup_requests"
+_SPEC_FILE_NAME = f"{ASSETS_EXTRA}/{SPEC_FILE}"
+_WARMUP_FILE_NAME = f"{ASSETS_EXTRA}/{WARMUP_FILE}"
 #: TF Serving replays at most this many warm-up records; so do we.
 MAX_WARMUP_RECORDS = 1000
 
@@ -104,19 +110,19 @@ def read_spec(path: Path, signatures: Any) -> ModelSpec:
         except Exception as exc:
             raise VersionLoadError(f"the '{SPEC_SIGNATURE}' signature fails: {_first_line(str(exc))}") from exc
         found["signature"] = _parse_spec(text, f"the '{SPEC_SIGNATURE}' signature")
-    spec_file = path / ASSETS_EXTRA / SPEC_FILENAME
-    if spec_file.is_file():
-        found["file"] = _parse_spec(spec_file.read_bytes(), f"{ASSETS_EXTRA}/{SPEC_FILENAME}")
+    stored = spec_file(path)
+    if stored.is_file():
+        found["file"] = _parse_spec(stored.read_bytes(), _SPEC_FILE_NAME)
     if not found:
-        raise VersionLoadError(f"no spec: neither a '{SPEC_SIGNATURE}' signature nor {ASSETS_EXTRA}/{SPEC_FILENAME}")
+        raise VersionLoadError(f"no spec: neither a '{SPEC_SIGNATURE}' signature nor {_SPEC_FILE_NAME}")
     if len({spec.content_hash for spec in found.values()}) > 1:
-        raise VersionLoadError(f"the '{SPEC_SIGNATURE}' signature and {ASSETS_EXTRA}/{SPEC_FILENAME} disagree")
+        raise VersionLoadError(f"the '{SPEC_SIGNATURE}' signature and {_SPEC_FILE_NAME} disagree")
     return next(iter(found.values()))
 
 
 def warmup_batches(path: Path, spec: ModelSpec, *, max_batch_size: int) -> list[np.ndarray]:
     """The recorded warm-up requests (or one zero row), then every power-of-two size up to ``max_batch_size``."""
-    recorded = _recorded_warmup(path / ASSETS_EXTRA / WARMUP_FILENAME, spec)
+    recorded = _recorded_warmup(warmup_file(path), spec)
     features = spec.features
     batches = recorded or [np.zeros((1, *features.input_shape), features.input_dtype)]
     rows = np.concatenate(batches)
@@ -144,17 +150,15 @@ def _recorded_warmup(file: Path, spec: ModelSpec) -> list[np.ndarray]:
             if features.input_name not in request.inputs:
                 raise VersionLoadError(f"a warm-up request lacks the input '{features.input_name}'")
             batch = tf.make_ndarray(request.inputs[features.input_name])
-            if batch.dtype != np.dtype(features.input_dtype) or batch.shape[1:] != features.input_shape:
-                raise VersionLoadError(
-                    f"a warm-up request has {batch.dtype} {list(batch.shape)},"
-                    f" the spec wants {features.input_dtype} [N, {', '.join(map(str, features.input_shape))}]"
-                )
             if len(batch):
-                batches.append(batch)
+                try:
+                    batches.append(check_batch(batch, features))
+                except BatchMismatch as exc:
+                    raise VersionLoadError(f"a warm-up request does not fit the spec: {exc}") from exc
     except VersionLoadError:
         raise
     except Exception as exc:  # a truncated TFRecord or an unparsable record
-        raise VersionLoadError(f"unreadable {ASSETS_EXTRA}/{WARMUP_FILENAME}: {_first_line(str(exc))}") from exc
+        raise VersionLoadError(f"unreadable {_WARMUP_FILE_NAME}: {_first_line(str(exc))}") from exc
     return batches
 
 

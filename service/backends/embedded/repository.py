@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from features.contract import version_number
 from service.settings import Settings
 
 #: Files whose change means a version folder holds something new (a failed load is retried then).
@@ -59,10 +60,10 @@ def _versions(model_dir: Path) -> dict[int, VersionFolder]:
     except (FileNotFoundError, NotADirectoryError):
         return versions
     for entry in entries:
-        # isdecimal, not isdigit: int() refuses superscripts that isdigit accepts.
-        if _is_plain_dir(entry) and entry.name.isascii() and entry.name.isdecimal():
+        number = version_number(entry.name)
+        if number is not None and _is_plain_dir(entry):
             path = Path(entry.path)
-            versions[int(entry.name)] = VersionFolder(int(entry.name), path, _fingerprint(path))
+            versions[number] = VersionFolder(number, path, _fingerprint(path))
     return versions
 
 

@@ -25,7 +25,16 @@ import numpy as np
 from google.protobuf import text_format
 from pydantic import ValidationError
 
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, SPEC_INPUT, SPEC_OUTPUT, SPEC_SIGNATURE, ModelSpec
+from features.contract import (
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+    SPEC_INPUT,
+    SPEC_OUTPUT,
+    SPEC_SIGNATURE,
+    BatchMismatch,
+    check_batch,
+)
+from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus, VersionState, VersionStatus
 from service.backends.tfserving.client import TFServingClient
 from service.errors import (
@@ -219,11 +228,10 @@ class TFServingBackend(ModelBackend):
         """Probabilities from exactly ``version``, in chunks TF Serving's batching accepts."""
         spec = await self.get_spec(name, version)
         features = spec.features
-        if inputs.dtype != np.dtype(features.input_dtype) or inputs.shape[1:] != features.input_shape:
-            raise InvalidInput(
-                f"model '{name}' version {version} takes {features.input_dtype} rows of shape"
-                f" {list(features.input_shape)}, not {inputs.dtype} rows of shape {list(inputs.shape[1:])}"
-            )
+        try:
+            check_batch(inputs, features)
+        except BatchMismatch as exc:
+            raise InvalidInput(f"model '{name}' version {version}: {exc}") from exc
         step = self._settings.batching.max_batch_size
         self._in_flight += 1
         self._idle.clear()

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, get_model_status_pb2, predict_pb2
 
 from features import preprocess
+from features.contract import read_spec
 from features.spec import ModelSpec
 from training.testing import TINY_LABELS, TINY_MODALITIES, tiny_input
 
@@ -18,7 +19,7 @@ MODELS = list(TINY_MODALITIES)
 
 
 def _spec(models_dir: Path, name: str) -> ModelSpec:
-    return ModelSpec.from_json((models_dir / name / "1" / "assets.extra" / "spec.json").read_text())
+    return read_spec(models_dir / name / "1")
 
 
 def _batch(models_dir: Path, name: str, count: int = 2) -> np.ndarray:

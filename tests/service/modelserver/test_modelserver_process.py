@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from features import preprocess
-from features.spec import ModelSpec
+from features.contract import read_spec
 from training.testing import tiny_input
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -66,7 +66,7 @@ async def test_cli_serves_then_drains_on_sigterm(tiny_models):
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             await _wait_serving(channel, child)
-            spec = ModelSpec.from_json((tiny_models / "tiny-text" / "1" / "assets.extra" / "spec.json").read_text())
+            spec = read_spec(tiny_models / "tiny-text" / "1")
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "tiny-text"
             rows = np.stack([preprocess(tiny_input("tiny-text", "food", seed=i), spec) for i in range(8)])

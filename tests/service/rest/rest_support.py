@@ -14,7 +14,8 @@ import numpy as np
 from gateway_support import running_gateway, wait_ready  # noqa: F401  (re-exported to the suite)
 
 from features import preprocess
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, ModelSpec
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE, read_spec
+from features.spec import ModelSpec
 from service.settings import RequestLimits, Settings
 
 PROBLEM = "application/problem+json"
@@ -58,7 +59,7 @@ def b64(data: bytes) -> str:
 
 def spec_of(version_dir: Path) -> ModelSpec:
     """The spec a version was exported with."""
-    return ModelSpec.from_json((version_dir / "assets.extra" / "spec.json").read_text())
+    return read_spec(version_dir)
 
 
 @cache

@@ -12,6 +12,7 @@ import pytest
 from tfserving_support import free_port, gateway_config, model_server_config, scripted_server, wait_available
 
 from features import preprocess
+from features.contract import read_spec
 from features.spec import ModelSpec
 from service.backends.tfserving import TFServingBackend
 from service.backends.tfserving.client import MAX_ATTEMPTS, channel_options
@@ -53,7 +54,7 @@ async def backend(model_server, tiny_models):
 
 @pytest.mark.parametrize("name", MODELS)
 async def test_spec_read_through_spec_signature_equals_exported_file(backend, tiny_models, name):
-    exported = ModelSpec.from_json((tiny_models / name / "1" / "assets.extra" / "spec.json").read_text())
+    exported = read_spec(tiny_models / name / "1")
     assert await backend.get_spec(name, 1) == exported
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
 from service.backends.base import VersionState
 from service.backends.embedded import EmbeddedBackend
 from service.settings import BatchingSettings, Settings

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from embedded_support import DirectModel
 
+from features.contract import read_spec
 from features.spec import ModelSpec, TextFeatures
 from service.backends.embedded.loaded_version import VersionLoadError, load_version, warmup_batches
 from service.errors import InvalidInput
@@ -19,7 +20,7 @@ def test_load_version_reads_the_spec_and_uses_the_fast_path(
     key: str, tiny_versions: dict[str, Path], direct_models: dict[str, DirectModel]
 ) -> None:
     path = tiny_versions[key]
-    spec_file = ModelSpec.from_json((path / "assets.extra" / "spec.json").read_text())
+    spec_file = read_spec(path)
 
     loaded = load_version(spec_file.name, 1, path, max_batch_size=8)
 
@@ -38,7 +39,7 @@ def test_load_version_reads_the_spec_and_uses_the_fast_path(
 
 def test_warm_up_replays_the_recorded_requests_then_powers_of_two(tiny_versions: dict[str, Path]) -> None:
     path = tiny_versions["image-1"]
-    spec = ModelSpec.from_json((path / "assets.extra" / "spec.json").read_text())
+    spec = read_spec(path)
 
     batches = warmup_batches(path, spec, max_batch_size=16)
 
