@@ -18,7 +18,8 @@ import numpy as np
 from features import preprocess
 from features.errors import FeatureError, InputTooLarge
 from features.spec import ModelSpec
-from service.backends.base import ModelBackend, ModelStatus, VersionState
+from service.backends.base import ModelBackend, ModelStatus
+from service.core.readiness import READY, Readiness
 from service.core.schemas import (
     ClassifyCall,
     ClassifyResponse,
@@ -30,14 +31,13 @@ from service.core.schemas import (
     VersionInfo,
 )
 from service.core.selfcheck import sample_input
+from service.core.versions import resolve_version
 from service.errors import (
     DeadlineExceeded,
     InvalidInput,
-    LabelNotFound,
     ModelNotReady,
     PayloadTooLarge,
     ServiceError,
-    VersionNotFound,
 )
 from service.metrics import Metrics
 from service.settings import Settings
@@ -106,28 +106,13 @@ class Classifier:
         t0 = time.perf_counter()
         probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
         self._observe("backend", t0, call, version, "ok")
-        return self._answer(call.model, version, spec, probabilities, top_k)
+        return self._ranked_response(call.model, version, spec, probabilities, top_k)
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
         status = await self.backend.model_status(model)
         self.metrics.know_model(model)
-        if label is not None:
-            labels = self.settings.version_labels.get(model, {})
-            if label not in labels:
-                raise LabelNotFound(f"model '{model}' has no version label '{label}'", known=sorted(labels))
-            version = labels[label]
-        if version is None:
-            available = status.available()
-            if not available:
-                raise ModelNotReady(f"model '{model}' has no AVAILABLE version yet")
-            return available[0]
-        for entry in status.versions:
-            if entry.version == version:
-                if entry.state is not VersionState.AVAILABLE:
-                    raise ModelNotReady(f"version {version} of model '{model}' is {entry.state.value}")
-                return version
-        raise VersionNotFound(f"model '{model}' has no served version {version}")
+        return resolve_version(status, version, label, self.settings.version_labels.get(model, {}))
 
     async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec) -> np.ndarray:
         loop = asyncio.get_running_loop()
@@ -143,7 +128,7 @@ class Classifier:
         except FeatureError as exc:
             raise InvalidInput(f"instance {index}: {exc}") from exc
 
-    def _answer(
+    def _ranked_response(
         self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, top_k: int
     ) -> ClassifyResponse:
         labels = spec.labels
@@ -198,17 +183,17 @@ class Classifier:
 
     # -- readiness ----------------------------------------------------------------------------------
 
-    async def readiness(self) -> dict[str, str]:
-        """Per expected model, 'ready' or why not. Ready means an AVAILABLE version has classified a
+    async def readiness(self) -> Readiness:
+        """Per expected model, READY or why not. Ready means an AVAILABLE version has classified a
         real sample end to end (preprocess and predict) at least once."""
         report: dict[str, str] = {}
         try:
             statuses = {s.name: s for s in await self.backend.list_models()}
         except ServiceError as exc:
-            return {"backend": exc.detail}
+            return Readiness({"backend": exc.detail})
         names = self.settings.models if self.settings.models is not None else sorted(statuses)
         if not names:
-            return {"models": "no model found in the repository"}
+            return Readiness({"models": "no model found in the repository"})
         for name in names:
             status = statuses.get(name)
             available = status.available() if status else []
@@ -226,8 +211,8 @@ class Classifier:
                     report[name] = f"self-check of version {version} failed: {exc.detail}"
                     continue
                 self._checked.add((name, version))
-            report[name] = "ready"
-        return report
+            report[name] = READY
+        return Readiness(report)
 
     # -- helpers ------------------------------------------------------------------------------------
 

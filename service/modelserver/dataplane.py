@@ -15,17 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from features.contract import (
-    PROBABILITIES_OUTPUT,
-    SERVING_SIGNATURE,
-    SPEC_INPUT,
-    SPEC_OUTPUT,
-    SPEC_SIGNATURE,
-    BatchMismatch,
-    check_batch,
-)
+from features import contract
 from service.backends.base import ModelBackend, VersionState
-from service.errors import InvalidInput, VersionNotFound
+from service.core.versions import resolve_version
+from service.errors import InvalidInput, LabelNotFound, ModelNotReady, VersionNotFound
 from service.settings import Settings
 from service.tfserving_wire.tensors import fill_tensor, tensor_to_array
 
@@ -55,43 +48,41 @@ class ModelServerDataPlane:
         """The version a request is for: pinned, labelled, or the newest AVAILABLE one."""
         name = model_spec.name
         status = await self.backend.model_status(name)
-        available = status.available()
         choice = model_spec.WhichOneof("version_choice")
-        if choice is None:
-            if not available:
-                raise VersionNotFound(f"Servable not found for request: Latest({name})")
-            return available[0]
-        if choice == "version_label":
-            labels = self.settings.version_labels.get(name, {})
-            if model_spec.version_label not in labels:
-                raise InvalidInput(f"Unrecognized servable version label: {model_spec.version_label}")
-            version = labels[model_spec.version_label]
-        else:
-            version = int(model_spec.version.value)
-        if version not in available:
-            raise VersionNotFound(f"Servable not found for request: Specific({name}, {version})")
-        return version
+        label = model_spec.version_label if choice == "version_label" else None
+        version = int(model_spec.version.value) if choice == "version" else None
+        labels = self.settings.version_labels.get(name, {})
+        # The core's rule, with TF Serving's codes and words: an unknown label is INVALID_ARGUMENT,
+        # a version that is missing or not AVAILABLE is NOT_FOUND.
+        try:
+            return resolve_version(status, version, label, labels)
+        except LabelNotFound as exc:
+            raise InvalidInput(f"Unrecognized servable version label: {label}") from exc
+        except (ModelNotReady, VersionNotFound) as exc:
+            pinned = labels[label] if label is not None else version
+            wanted = f"Latest({name})" if pinned is None else f"Specific({name}, {pinned})"
+            raise VersionNotFound(f"Servable not found for request: {wanted}") from exc
 
     async def predict(self, request: Any, *, timeout: float | None) -> Any:
         """A ``PredictResponse`` for a ``PredictRequest``."""
         name = request.model_spec.name
         version = await self.resolve_version(request.model_spec)
-        signature = request.model_spec.signature_name or SERVING_SIGNATURE
+        signature = request.model_spec.signature_name or contract.SERVING_SIGNATURE
         spec = await self.backend.get_spec(name, version)
         outputs: dict[str, np.ndarray]
-        if signature == SPEC_SIGNATURE:
-            probe = self._only_input(request, SPEC_INPUT)
+        if signature == contract.SPEC_SIGNATURE:
+            probe = self._only_input(request, contract.SPEC_INPUT)
             if probe.ndim != 1:
-                raise InvalidInput(f"input '{SPEC_INPUT}' must have shape [N], not {list(probe.shape)}")
-            outputs = {SPEC_OUTPUT: np.array([spec.to_json().encode()] * len(probe), dtype=object)}
-        elif signature == SERVING_SIGNATURE:
+                raise InvalidInput(f"input '{contract.SPEC_INPUT}' must have shape [N], not {list(probe.shape)}")
+            outputs = {contract.SPEC_OUTPUT: np.array([spec.to_json().encode()] * len(probe), dtype=object)}
+        elif signature == contract.SERVING_SIGNATURE:
             features = spec.features
             rows = self._only_input(request, features.input_name)
             try:
-                check_batch(rows, features)
-            except BatchMismatch as exc:
+                contract.check_batch(rows, features)
+            except contract.BatchMismatch as exc:
                 raise InvalidInput(f"input '{features.input_name}': {exc}") from exc
-            outputs = {PROBABILITIES_OUTPUT: await self.backend.predict(name, version, rows, timeout=timeout)}
+            outputs = {contract.PROBABILITIES_OUTPUT: await self.backend.predict(name, version, rows, timeout=timeout)}
         else:
             raise InvalidInput(f'Serving signature key "{signature}" not found.')
         wanted = list(request.output_filter) or list(outputs)
