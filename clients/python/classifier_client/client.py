@@ -1,10 +1,10 @@
 """``ClassifierClient`` (blocking) and ``AsyncClassifierClient`` (grpc.aio) for the gateway's gRPC API.
 
 Both have a default deadline per call (``timeout``, which also bounds the retries of that call: an
-attempt gets what is left of it, and a call whose deadline runs out while retrying raises
-``DeadlineExceeded``), explicit send and receive message limits, and retries with backoff on UNAVAILABLE
-only (see ``retry``). Failed calls raise ``classifier_client.errors`` types. Streams
+attempt gets what is left of it), explicit send and receive message limits, and retries with backoff
+on UNAVAILABLE only (see ``retry``). Failed calls raise ``classifier_client.errors`` types. Streams
 (``classify_stream``) are not retried: a stream that broke may have delivered part of its answers.
+Everything but the I/O lives in ``base.BaseClient``; the two classes differ only in how they call.
 """
 
 from __future__ import annotations
@@ -13,63 +13,50 @@ import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
-from classifier_client.errors import ClassifierError, DeadlineExceeded, error_for_number, from_rpc_error
-from classifier_client.messages import PathOrBytes, binary_inputs, build_request, text_inputs
+from classifier_client.base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_TIMEOUT_S,
+    BaseClient,
+    ClassifyOptions,
+    StreamItem,
+    channel_options,
+    stream_item,
+)
+from classifier_client.errors import from_rpc_error
+from classifier_client.messages import PathOrBytes, binary_inputs, text_inputs
 from classifier_client.results import ClassifyResult, ModelInfo, classify_result, model_info
-from classifier_client.retry import RetryPolicy
 from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 
-DEFAULT_TIMEOUT_S = 10.0
-DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # the gateway's default grpc_max_message_bytes
+if TYPE_CHECKING:  # the client supports Python 3.10, whose typing has no Unpack
+    from typing_extensions import Unpack
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "AsyncClassifierClient",
+    "ClassifierClient",
+    "StreamItem",
+    "channel_options",
+]
 T = TypeVar("T")
-StreamItem = ClassifyResult | ClassifierError
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
-    """Channel options that set both message limits; gRPC's default receive limit is only 4 MiB."""
-    return [
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.max_receive_message_length", max_message_bytes),
-    ]
-
-
-def stream_item(message: pb.ClassifyStreamResponse) -> StreamItem:
-    """One answer of ``ClassifyStream``: a result, or the error of that one request."""
-    if message.WhichOneof("result") == "error":
-        return error_for_number(message.error.code, message.error.message)
-    return classify_result(message.response)
-
-
-def _deadline_error() -> DeadlineExceeded:
-    return DeadlineExceeded(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed between retries")
-
-
-class ClassifierClient:
+class ClassifierClient(BaseClient):
     """Blocking client; ``with ClassifierClient("host:50051") as client: client.classify_text(...)``."""
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-    ) -> None:
-        options = channel_options(max_message_bytes)
+    def _connect(self) -> None:
+        options = self._channel_options
         self._channel = (
-            grpc.secure_channel(target, credentials, options=options)
-            if credentials is not None
-            else grpc.insecure_channel(target, options=options)
+            grpc.secure_channel(self.target, self._credentials, options=options)
+            if self._credentials is not None
+            else grpc.insecure_channel(self.target, options=options)
         )
         self._stub = pb_grpc.ClassifierStub(self._channel)  # type: ignore[no-untyped-call]
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
 
     def close(self) -> None:
         """Close the channel."""
@@ -81,61 +68,28 @@ class ClassifierClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def classify(
-        self,
-        model: str,
-        inputs: Sequence[pb.Input],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
-    ) -> ClassifyResult:
-        """Classify ``Input`` messages with one version of ``model``."""
-        request = build_request(model, inputs, version=version, label=label, top_k=top_k)
+    def classify(self, model: str, inputs: Sequence[pb.Input], **options: Unpack[ClassifyOptions]) -> ClassifyResult:
+        """Classify ``Input`` messages with one version of ``model`` (``version`` or ``label`` pins it)."""
+        request, timeout = self._classify_request(model, inputs, options)
         return classify_result(self._call(self._stub.Classify, request, timeout))
 
     def classify_image(
-        self,
-        model: str,
-        image: PathOrBytes | Iterable[PathOrBytes],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, image: PathOrBytes | Iterable[PathOrBytes], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one image file (path or bytes) or several."""
-        inputs = binary_inputs("image", image)
-        return self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return self.classify(model, binary_inputs("image", image), **options)
 
     def classify_audio(
-        self,
-        model: str,
-        audio: PathOrBytes | Iterable[PathOrBytes],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, audio: PathOrBytes | Iterable[PathOrBytes], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one WAV file (path or bytes) or several."""
-        inputs = binary_inputs("audio", audio)
-        return self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return self.classify(model, binary_inputs("audio", audio), **options)
 
     def classify_text(
-        self,
-        model: str,
-        text: str | Iterable[str],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, text: str | Iterable[str], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one text or several."""
-        inputs = text_inputs(text)
-        return self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return self.classify(model, text_inputs(text), **options)
 
     def classify_stream(
         self, requests: Iterable[pb.ClassifyRequest], *, timeout: float | None = None
@@ -143,7 +97,7 @@ class ClassifierClient:
         """Send many requests (see ``messages.build_request``) over one stream; yields one item per request,
         in order: a ``ClassifyResult`` or the ``ClassifierError`` of that request. ``timeout`` bounds the
         whole stream (None: no deadline; the gateway still bounds each request)."""
-        responses = self._stub.ClassifyStream(iter(requests), timeout=timeout)
+        responses = self._stub.ClassifyStream(iter(requests), timeout=timeout, metadata=self._metadata)
         try:
             for message in responses:
                 yield stream_item(message)
@@ -162,42 +116,28 @@ class ClassifierClient:
         return model_info(self._call(self._stub.GetModel, pb.GetModelRequest(name=name), timeout))
 
     def _call(self, method: Callable[..., T], request: Any, timeout: float | None) -> T:
-        deadline = time.monotonic() + (timeout or self._timeout)
-        backoffs = self._retry.backoffs()
+        attempts = self._attempts(timeout)
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _deadline_error()
             try:
-                return method(request, timeout=left)
+                return method(request, timeout=attempts.left(), metadata=self._metadata)
             except grpc.RpcError as exc:
-                delay = next(backoffs, None) if self._retry.should_retry(exc.code()) else None
-                if delay is None or time.monotonic() + delay >= deadline:
+                pause = attempts.pause_after(exc.code())
+                if pause is None:
                     raise from_rpc_error(exc) from exc
-                time.sleep(delay)
+                time.sleep(pause)
 
 
-class AsyncClassifierClient:
+class AsyncClassifierClient(BaseClient):
     """grpc.aio client; create it inside the event loop: ``async with AsyncClassifierClient(target) as c:``."""
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        retry: RetryPolicy | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-    ) -> None:
-        options = channel_options(max_message_bytes)
+    def _connect(self) -> None:
+        options = self._channel_options
         self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=options)
+            grpc.aio.secure_channel(self.target, self._credentials, options=options)
+            if self._credentials is not None
+            else grpc.aio.insecure_channel(self.target, options=options)
         )
         self._stub = pb_grpc.ClassifierStub(self._channel)  # type: ignore[no-untyped-call]
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
 
     async def close(self) -> None:
         """Close the channel; calls still running are cancelled."""
@@ -212,60 +152,29 @@ class AsyncClassifierClient:
         await self.close()
 
     async def classify(
-        self,
-        model: str,
-        inputs: Sequence[pb.Input],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, inputs: Sequence[pb.Input], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
-        """Classify ``Input`` messages with one version of ``model``."""
-        request = build_request(model, inputs, version=version, label=label, top_k=top_k)
+        """Classify ``Input`` messages with one version of ``model`` (``version`` or ``label`` pins it)."""
+        request, timeout = self._classify_request(model, inputs, options)
         return classify_result(await self._call(self._stub.Classify, request, timeout))
 
     async def classify_image(
-        self,
-        model: str,
-        image: PathOrBytes | Iterable[PathOrBytes],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, image: PathOrBytes | Iterable[PathOrBytes], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one image file (path or bytes) or several; files are read off the event loop."""
-        inputs = await asyncio.to_thread(binary_inputs, "image", image)
-        return await self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return await self.classify(model, await asyncio.to_thread(binary_inputs, "image", image), **options)
 
     async def classify_audio(
-        self,
-        model: str,
-        audio: PathOrBytes | Iterable[PathOrBytes],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, audio: PathOrBytes | Iterable[PathOrBytes], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one WAV file (path or bytes) or several; files are read off the event loop."""
-        inputs = await asyncio.to_thread(binary_inputs, "audio", audio)
-        return await self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return await self.classify(model, await asyncio.to_thread(binary_inputs, "audio", audio), **options)
 
     async def classify_text(
-        self,
-        model: str,
-        text: str | Iterable[str],
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        top_k: int | None = None,
-        timeout: float | None = None,
+        self, model: str, text: str | Iterable[str], **options: Unpack[ClassifyOptions]
     ) -> ClassifyResult:
         """Classify one text or several."""
-        inputs = text_inputs(text)
-        return await self.classify(model, inputs, version=version, label=label, top_k=top_k, timeout=timeout)
+        return await self.classify(model, text_inputs(text), **options)
 
     async def classify_stream(
         self,
@@ -275,7 +184,7 @@ class AsyncClassifierClient:
     ) -> AsyncIterator[StreamItem]:
         """Send many requests over one stream; yields one item per request, in order: a ``ClassifyResult``
         or the ``ClassifierError`` of that request. ``timeout`` bounds the whole stream (None: none)."""
-        call = self._stub.ClassifyStream(requests, timeout=timeout)
+        call = self._stub.ClassifyStream(requests, timeout=timeout, metadata=self._metadata)
         try:
             async for message in call:
                 yield stream_item(message)
@@ -294,16 +203,12 @@ class AsyncClassifierClient:
         return model_info(await self._call(self._stub.GetModel, pb.GetModelRequest(name=name), timeout))
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any, timeout: float | None) -> T:
-        deadline = time.monotonic() + (timeout or self._timeout)
-        backoffs = self._retry.backoffs()
+        attempts = self._attempts(timeout)
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _deadline_error()
             try:
-                return await method(request, timeout=left)
+                return await method(request, timeout=attempts.left(), metadata=self._metadata)
             except grpc.RpcError as exc:
-                delay = next(backoffs, None) if self._retry.should_retry(exc.code()) else None
-                if delay is None or time.monotonic() + delay >= deadline:
+                pause = attempts.pause_after(exc.code())
+                if pause is None:
                     raise from_rpc_error(exc) from exc
-                await asyncio.sleep(delay)
+                await asyncio.sleep(pause)

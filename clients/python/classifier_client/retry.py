@@ -5,11 +5,17 @@ the same request may well succeed later. Every other status (INVALID_ARGUMENT, N
 fail again, and RESOURCE_EXHAUSTED means the gateway asks for less traffic, not more. Backoff is
 exponential with full jitter, so that many clients that failed together do not retry together; the
 call's deadline bounds the whole sequence of attempts.
+
+The policy does no I/O: ``policy.attempts(budget_s)`` returns the state of one call's attempts, which
+says how long the next attempt may take and how long to pause after a failure (or not to retry). The
+blocking client, the asyncio client and the gateway's TF Serving client each run the same three-line
+loop over it, with their own sleep and their own error mapping.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,6 +48,44 @@ class RetryPolicy:
         draw = (rng or random).uniform
         for n in range(self.max_attempts - 1):
             yield draw(0.0, min(self.max_backoff_s, self.initial_backoff_s * self.multiplier**n))
+
+    def attempts(self, budget_s: float) -> Attempts:
+        """The attempts of one call that has ``budget_s`` seconds in all, starting now."""
+        return Attempts(self, time.monotonic() + budget_s)
+
+
+class Attempts:
+    """One call's attempts under a policy and a deadline::
+
+    attempts = policy.attempts(budget_s)
+    while True:
+        try:
+            return call(request, timeout=attempts.left())
+        except grpc.RpcError as exc:
+            pause = attempts.pause_after(exc.code())
+            if pause is None:
+                raise translate(exc) from exc
+            sleep(pause)
+    """
+
+    def __init__(self, policy: RetryPolicy, deadline: float) -> None:
+        self.deadline = deadline
+        self._policy = policy
+        self._backoffs = policy.backoffs()
+
+    def left(self) -> float:
+        """Seconds left for the next attempt (at most the deadline; never negative)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def pause_after(self, code: grpc.StatusCode | None) -> float | None:
+        """Seconds to wait before the next attempt after a failure with ``code``; None: do not retry
+        (the code is not retryable, the attempts are used up, or the pause would pass the deadline)."""
+        if not self._policy.should_retry(code):
+            return None
+        pause = next(self._backoffs, None)
+        if pause is None or time.monotonic() + pause >= self.deadline:
+            return None
+        return pause
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

@@ -3,7 +3,8 @@
 Calls TF Serving's own method paths with this project's wire messages (``service.tfserving_wire``), so
 nothing here imports TensorFlow. Every call has a deadline; only UNAVAILABLE is retried (the request never
 reached a model: connection refused, server restarting), a few times with jittered exponential backoff and
-never past the deadline. gRPC status codes become ``service.errors`` types in one table.
+never past the deadline, by the same ``RetryPolicy`` the Python client uses. gRPC status codes become
+``service.errors`` types in one table.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-import time
 from collections.abc import Callable
 from typing import TypeVar, cast
 
 import grpc
+from classifier_client.retry import RetryPolicy
 from google.protobuf.message import Message
 
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
+    InternalError,
     InvalidInput,
     ModelNotFound,
     Overloaded,
@@ -31,15 +32,14 @@ from service.errors import (
 from service.settings import Settings
 from service.tfserving_wire import GET_MODEL_STATUS_METHOD, PREDICT_METHOD
 from service.tfserving_wire.get_model_status_pb2 import GetModelStatusRequest, GetModelStatusResponse
-from service.tfserving_wire.model_pb2 import ModelSpec
+from service.tfserving_wire.model_pb2 import ModelSpec as ServableSpec  # which servable; not features' ModelSpec
 from service.tfserving_wire.predict_pb2 import PredictRequest, PredictResponse
 
 log = logging.getLogger(__name__)
 ResponseT = TypeVar("ResponseT", bound=Message)
 
-#: Attempts of one call when TF Serving answers UNAVAILABLE, and the first backoff between them.
-MAX_ATTEMPTS = 3
-FIRST_BACKOFF_S = 0.05
+#: Attempts of one call when TF Serving answers UNAVAILABLE, and the backoff between them.
+RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2)
 
 #: gRPC status of a TF Serving answer -> the gateway's error (NOT_FOUND depends on whether a version was pinned).
 _ERROR_OF_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
@@ -103,39 +103,31 @@ class TFServingClient:
         request: Message,
         parse: Callable[[bytes], ResponseT],
         timeout: float | None,
-        model_spec: ModelSpec,
+        model_spec: ServableSpec,
     ) -> ResponseT:
         if self._channel is None:
             raise BackendUnavailable("the TF Serving client is closed")
         budget = self._settings.tfserving_timeout_s
         if timeout is not None:
             budget = min(budget, timeout)
-        deadline = time.monotonic() + budget
+        attempts = RETRY.attempts(budget)
         call = self._channel.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
-        backoff = FIRST_BACKOFF_S
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded(f"no answer from TF Serving within {budget:.3g}s")
+        while True:
             try:
-                return await call(request, timeout=left)  # type: ignore[no-any-return]
+                return await call(request, timeout=attempts.left())  # type: ignore[no-any-return]
             except grpc.aio.AioRpcError as exc:
-                pause = backoff * random.uniform(0.5, 1.5)
-                retry = attempt < MAX_ATTEMPTS and time.monotonic() + pause < deadline
-                if exc.code() is grpc.StatusCode.UNAVAILABLE and retry:
-                    log.debug("TF Serving unavailable (%s), attempt %d; retrying", exc.details(), attempt)
-                    await asyncio.sleep(pause)
-                    backoff *= 2
-                    continue
-                raise _translate(exc, method, model_spec) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+                pause = attempts.pause_after(exc.code())
+                if pause is None:
+                    raise _translate(exc, method, model_spec) from exc
+                log.debug("TF Serving unavailable (%s); retrying in %.3fs", exc.details(), pause)
+                await asyncio.sleep(pause)
 
 
 def _serialize(message: Message) -> bytes:
     return cast(bytes, message.SerializeToString())
 
 
-def _translate(exc: grpc.aio.AioRpcError, method: str, model_spec: ModelSpec) -> ServiceError:
+def _translate(exc: grpc.aio.AioRpcError, method: str, model_spec: ServableSpec) -> ServiceError:
     """The gateway's error for a failed TF Serving call."""
     code, details, name = exc.code(), exc.details() or "", model_spec.name
     if code is grpc.StatusCode.NOT_FOUND:
@@ -149,4 +141,4 @@ def _translate(exc: grpc.aio.AioRpcError, method: str, model_spec: ModelSpec) ->
     if error is not None:
         return error(f"TF Serving: {details}")
     log.error("TF Serving call %s failed with %s: %s", method, code.name, details)
-    return ServiceError(f"TF Serving failed with {code.name}")
+    return InternalError(f"TF Serving failed with {code.name}")

@@ -15,7 +15,7 @@ from features import preprocess
 from features.contract import read_spec
 from features.spec import ModelSpec
 from service.backends.tfserving import TFServingBackend
-from service.backends.tfserving.client import MAX_ATTEMPTS, channel_options
+from service.backends.tfserving.client import RETRY, channel_options
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
@@ -112,8 +112,8 @@ async def test_unreachable_tf_serving_is_backend_unavailable_quickly(tiny_models
 @pytest.mark.parametrize(
     ("failures", "error", "calls"),
     [
-        ([grpc.StatusCode.UNAVAILABLE] * (MAX_ATTEMPTS - 1), None, MAX_ATTEMPTS),
-        ([grpc.StatusCode.UNAVAILABLE] * MAX_ATTEMPTS, BackendUnavailable, MAX_ATTEMPTS),
+        ([grpc.StatusCode.UNAVAILABLE] * (RETRY.max_attempts - 1), None, RETRY.max_attempts),
+        ([grpc.StatusCode.UNAVAILABLE] * RETRY.max_attempts, BackendUnavailable, RETRY.max_attempts),
         ([grpc.StatusCode.INVALID_ARGUMENT], InvalidInput, 1),
         ([grpc.StatusCode.RESOURCE_EXHAUSTED], Overloaded, 1),
         ([grpc.StatusCode.DEADLINE_EXCEEDED], DeadlineExceeded, 1),
