@@ -7,8 +7,6 @@ Pure NumPy, Pillow, soundfile and SciPy; no TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import numpy.typing as npt
 
@@ -37,7 +35,6 @@ __all__ = [
     "preprocess_image",
     "preprocess_image_array",
     "preprocess_text",
-    "stack",
     "tokenize",
     "waveform_from_wav",
 ]
@@ -64,11 +61,3 @@ def preprocess(
     if isinstance(features, ImageFeatures):
         return preprocess_image(raw, features, limits)
     return preprocess_audio(raw, features, limits)
-
-
-def stack(arrays: Iterable[npt.NDArray[np.generic]]) -> npt.NDArray[np.generic]:
-    """Preprocessed inputs of one spec -> a batch ``[N, *input_shape]``; refuses an empty batch."""
-    rows = list(arrays)
-    if not rows:
-        raise ValueError("cannot stack an empty batch")
-    return np.stack(rows)

@@ -1,6 +1,8 @@
 """The gateway's errors: one hierarchy, mapped to HTTP status and gRPC code in one table.
 
-    ServiceError                    500 INTERNAL            anything unexpected (generic message to clients)
+    ServiceError                    500 INTERNAL            the base; raised bare, it is treated as internal
+    ├── InternalError               500 INTERNAL            a fault of ours or the backend's (generic message
+    │                                                       to clients, detail in the log only)
     ├── InvalidInput                400 INVALID_ARGUMENT    malformed input: bad base64, undecodable bytes,
     │                                                       wrong input kind for the model's modality
     ├── Unauthenticated             401 UNAUTHENTICATED
@@ -43,6 +45,16 @@ class ServiceError(Exception):
         """A stable identifier of the error kind, used in problem+json ``type`` URIs."""
         name = cls.__name__
         return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
+
+class InternalError(ServiceError):
+    """A fault inside the gateway or its backend; clients get a generic message, the log gets the detail."""
+
+
+def is_internal(exc: BaseException) -> bool:
+    """Whether ``exc`` must reach a client as the generic internal error: anything not one of ours, an
+    ``InternalError``, or a bare ``ServiceError``."""
+    return not isinstance(exc, ServiceError) or isinstance(exc, InternalError) or type(exc) is ServiceError
 
 
 class InvalidInput(ServiceError):

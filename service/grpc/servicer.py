@@ -54,7 +54,7 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await pending.put(asyncio.create_task(self._answer(request, context)))
+                    await pending.put(asyncio.create_task(self._stream_item(request, context)))
             finally:
                 await pending.put(None)
 
@@ -76,7 +76,7 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
             # Wait for the cancelled work to unwind; what it raised was answered or no longer matters.
             await asyncio.gather(reader, *started, return_exceptions=True)
 
-    async def _answer(
+    async def _stream_item(
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyStreamResponse:
         try:

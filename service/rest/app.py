@@ -28,10 +28,6 @@ Classify bodies: JSON `{"instances": [{"text": ...} | {"b64": ...}], "top_k": k}
 def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> FastAPI:
     """The FastAPI app over one classify core; the caller owns the core's and backend's life cycle."""
     app = FastAPI(title="Classifier gateway", version="1", description=DESCRIPTION)
-    app.state.settings = settings
-    app.state.classifier = classifier
-    app.state.metrics = metrics
-
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
     app.include_router(health_router(classifier, metrics))

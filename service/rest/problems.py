@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Overloaded, SchemaViolation, ServiceError, Unavailable
+from service.errors import Overloaded, SchemaViolation, ServiceError, Unavailable, is_internal
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def problem_response(
 
 
 def service_error_response(exc: ServiceError, instance: str) -> Response:
-    """The problem document for one of our errors; a bare ``ServiceError`` is unexpected, so it stays generic."""
-    if type(exc) is ServiceError:
+    """The problem document for one of our errors; an internal one stays generic."""
+    if is_internal(exc):
         log.error("internal error on %s: %s", instance, exc.detail)
         return _internal_error(instance)
     return problem_response(

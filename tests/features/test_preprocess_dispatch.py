@@ -1,4 +1,4 @@
-"""The package API: ``preprocess`` dispatches on modality and refuses wrong input types; ``stack``."""
+"""The package API: ``preprocess`` dispatches on modality and refuses wrong input types."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from features import (
     preprocess_audio,
     preprocess_image,
     preprocess_text,
-    stack,
 )
 
 
@@ -68,20 +67,6 @@ def test_preprocess_random_input_only_raises_feature_errors(request, spec_name, 
     except features.FeatureError:
         return
     assert np.isfinite(result).all()
-
-
-def test_stack_builds_a_batch(text_spec):
-    rows = [preprocess_text(text, text_spec) for text in ("hello", "world !")]
-
-    batch = stack(rows)
-
-    assert batch.shape == (2, 6)
-    assert batch.dtype == np.int32
-
-
-def test_stack_refuses_an_empty_batch():
-    with pytest.raises(ValueError, match="empty"):
-        stack([])
 
 
 def test_package_exports_its_api():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import DeadlineExceeded, ModelNotReady, Overloaded, ServiceError
+from service.errors import DeadlineExceeded, InternalError, ModelNotReady, Overloaded, ServiceError
 from service.settings import BatchingSettings
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class Batcher:
                 self._on_batch(sum(len(part) for part in parts))
             output = await loop.run_in_executor(self._executor, self._run_batch, parts)
         except Exception as exc:
-            error = exc if isinstance(exc, ServiceError) else ServiceError("the model call failed")
+            error = exc if isinstance(exc, ServiceError) else InternalError("the model call failed")
             if error is not exc:
                 log.error("model call of %s failed", self._label, exc_info=exc)
             for request in batch:
@@ -229,5 +229,5 @@ class Batcher:
         rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
         output = self._run(rows)
         if len(output) != len(rows):
-            raise ServiceError(f"the model answered {len(output)} rows for {len(rows)}")
+            raise InternalError(f"the model answered {len(output)} rows for {len(rows)}")
         return output

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from service.errors import InvalidInput, Overloaded, ServiceError
+from service.errors import InternalError, InvalidInput, Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SignatureCall:
             raise InvalidInput(f"the model refused the input: {_first_line(exc.message)}") from exc
         except tf.errors.OpError as exc:
             log.error("model call failed", exc_info=exc)
-            raise ServiceError("the model call failed") from exc
+            raise InternalError("the model call failed") from exc
 
     def public(self, batch: np.ndarray) -> np.ndarray:
         """The documented way: call the concrete function with a keyword argument."""
