@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import sys
@@ -57,8 +56,7 @@ def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics)
             app,
             settings.host,
             settings.port,
-            # In-flight requests have at most their deadline to finish; a little slack for the answer.
-            graceful_timeout_s=math.ceil(settings.request_timeout_s) + 5,
+            graceful_timeout_s=settings.shutdown_grace_s,
             access_log=settings.log_level == "debug",
         )
     ]
@@ -120,12 +118,10 @@ class Gateway:
             await self.stop()
             raise
         if settings.backend == "tfserving":
-            # The embedded runtime logs each version's transitions as it makes them; TF Serving's are
-            # only seen by asking, so the gateway logs those.
-            self._watcher = asyncio.create_task(self._log_version_changes(), name="version-log")
-        self._heap_keeper = asyncio.create_task(
-            freeze_after_loads(self._backend, interval_s=settings.poll_interval_s), name="heap-freeze"
-        )
+            # The embedded runtime logs each version's transitions as it makes them; TF Serving's reach
+            # the gateway as the backend's state changes, so the gateway logs those.
+            self._watcher = asyncio.create_task(log_version_changes(self._backend), name="version-log")
+        self._heap_keeper = asyncio.create_task(freeze_after_loads(self._backend), name="heap-freeze")
         log.info("gateway: serving; /readyz turns 200 once every model has classified a sample")
 
     async def stop(self) -> None:
@@ -156,18 +152,16 @@ class Gateway:
         for surface in self.surfaces:
             surface.force_stop()
 
-    async def _log_version_changes(self) -> None:
-        # One log line per model version state change, as often as the repository is polled.
-        assert self._backend is not None
-        known: dict[tuple[str, int], VersionState] = {}
-        while True:
-            try:
-                statuses = await self._backend.list_models()
-            except Exception as exc:  # a backend outage is reported by /readyz; keep watching
-                log.warning("backend: cannot list models: %s", exc)
-                statuses = []
+
+async def log_version_changes(backend: ModelBackend) -> None:
+    """Run until cancelled: one log line per model version state change the backend publishes."""
+    known: dict[tuple[str, int], VersionState] = {}
+    with backend.changes() as changes:
+        async for state in changes:
+            if state.error is not None:  # a backend outage is reported by /readyz; keep watching
+                log.warning("backend: cannot list models: %s", state.error)
             seen = set()
-            for status in statuses:
+            for status in state.models:
                 for entry in status.versions:
                     key = (status.name, entry.version)
                     seen.add(key)
@@ -178,7 +172,6 @@ class Gateway:
             for name, version in set(known) - seen:
                 log.info("model '%s' version %d: gone", name, version)
                 del known[(name, version)]
-            await asyncio.sleep(self.settings.poll_interval_s)
 
 
 async def serve(settings: Settings) -> None:

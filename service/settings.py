@@ -6,6 +6,7 @@ JSON: ``CLASSIFIER_VERSION_LABELS='{"digits": {"stable": 1, "canary": 2}}'``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,9 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.limits import InputLimits
+
+#: Seconds a stopping surface allows beyond the request deadline for the answer to be sent.
+SHUTDOWN_SLACK_S = 5
 
 
 class RequestLimits(BaseModel):
@@ -96,3 +100,9 @@ class Settings(BaseSettings):
     tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def shutdown_grace_s(self) -> int:
+        """How long a stopping surface waits for in-flight requests: at most their deadline, plus slack
+        for the answer to be written."""
+        return math.ceil(self.request_timeout_s) + SHUTDOWN_SLACK_S

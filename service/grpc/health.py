@@ -4,6 +4,10 @@ Statuses are reported for the whole server (``""``) and for ``classifier.v1.Clas
 from the start, SERVING once every expected model is ready (an AVAILABLE version passed its
 self-check), NOT_SERVING again if that stops being true, and NOT_SERVING for good from the first step of
 shutdown, so load balancers stop sending before the server stops accepting.
+
+Readiness is re-checked on each state change the backend publishes (``ModelBackend.changes``), and,
+while not ready, also every ``retry_s``: a self-check can fail for a passing reason (a full queue)
+without the backend's state changing.
 """
 
 from __future__ import annotations
@@ -22,18 +26,17 @@ SERVICE_NAME = "classifier.v1.Classifier"
 REPORTED = ("", SERVICE_NAME)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-# While not ready, check often so SERVING comes soon after the models; once ready, ``poll_s``.
-_LOADING_POLL_S = 0.25
+#: While not ready, readiness is checked again this often even without a state change.
+HEALTH_RETRY_S = 0.25
 
 
 class ReadinessHealth:
-    """Owns the health servicer and the task that polls readiness."""
+    """Owns the health servicer and the task that follows readiness."""
 
-    def __init__(self, classifier: Classifier, *, poll_s: float) -> None:
+    def __init__(self, classifier: Classifier, *, retry_s: float) -> None:
         self.servicer = health.aio.HealthServicer()
         self._classifier = classifier
-        self._poll_s = poll_s
+        self._retry_s = retry_s
         self._held = False  # set_serving(False) holds NOT_SERVING until set_serving(True)
         self._serving = False
         self._task: asyncio.Task[None] | None = None
@@ -45,12 +48,12 @@ class ReadinessHealth:
 
     async def set_serving(self, serving: bool) -> None:
         """Force a status: False holds NOT_SERVING (draining); True reports SERVING and resumes following
-        readiness at the next poll."""
+        readiness at its next check."""
         self._held = not serving
         await self._report(serving=serving)
 
     async def shutdown(self) -> None:
-        """NOT_SERVING for good, then stop polling."""
+        """NOT_SERVING for good, then stop following readiness."""
         log.info("gRPC health: NOT_SERVING (shutting down)")
         self._serving = False
         await self.servicer.enter_graceful_shutdown()
@@ -65,18 +68,22 @@ class ReadinessHealth:
         return self._serving
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                report = await self._classifier.readiness()
-                ready = bool(report) and all(state == "ready" for state in report.values())
-                if not ready:
-                    log.debug("not ready: %s", report)
-            except Exception:
-                log.exception("readiness check failed")
-                ready = False
-            if not self._held:
-                await self._report(serving=ready)
-            await asyncio.sleep(self._poll_s if ready else _LOADING_POLL_S)
+        with self._classifier.backend.changes() as changes:
+            while True:
+                try:
+                    readiness = await self._classifier.readiness()
+                    ready = readiness.ready
+                    if not ready:
+                        log.debug("not ready: %s", dict(readiness.models))
+                except Exception:
+                    log.exception("readiness check failed")
+                    ready = False
+                if not self._held:
+                    await self._report(serving=ready)
+                # The next change, or (while not ready) a retry; a cancelled wait keeps the subscription.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(None if ready else self._retry_s):
+                        await anext(changes)
 
     async def _report(self, *, serving: bool) -> None:
         if serving != self._serving:

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from service.core.classifier import Classifier
 from service.grpc.errors import ErrorInterceptor
-from service.grpc.health import ReadinessHealth
+from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
 from service.grpc.servicer import ClassifierServicer
 from service.settings import Settings
 
@@ -67,11 +67,11 @@ class GrpcSurface:
 
 
 def create_grpc_server(
-    settings: Settings, classifier: Classifier, *, health_poll_s: float | None = None
+    settings: Settings, classifier: Classifier, *, health_retry_s: float | None = None
 ) -> GrpcSurface:
     """Build and bind the server on ``settings.grpc_host:grpc_port``; ``start()`` it inside the event loop.
 
-    ``health_poll_s``: how often readiness is re-checked once ready (default ``settings.poll_interval_s``).
+    ``health_retry_s``: how often readiness is re-checked while not ready (default ``HEALTH_RETRY_S``).
     """
     limit = settings.grpc_max_message_bytes
     server = grpc.aio.server(
@@ -84,7 +84,7 @@ def create_grpc_server(
         ],
     )
     pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(classifier), server)  # type: ignore[no-untyped-call]
-    health = ReadinessHealth(classifier, poll_s=health_poll_s or settings.poll_interval_s)
+    health = ReadinessHealth(classifier, retry_s=health_retry_s or HEALTH_RETRY_S)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(
         (
@@ -101,6 +101,4 @@ def create_grpc_server(
     except RuntimeError as exc:
         # The gateway reports start-up OSErrors (a busy REST port) plainly; a busy gRPC port is the same.
         raise OSError(f"gRPC cannot bind {bind}: {exc}") from exc
-    # In-flight calls have at most their deadline to finish; a little slack for the answer.
-    grace_s = settings.request_timeout_s + 5
-    return GrpcSurface(server, health, bind.rsplit(":", 1)[0] + f":{port}", grace_s=grace_s)
+    return GrpcSurface(server, health, bind.rsplit(":", 1)[0] + f":{port}", grace_s=settings.shutdown_grace_s)

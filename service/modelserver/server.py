@@ -102,7 +102,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     try:
         bound = await server.start()
         log.info("model server: TF Serving API on %s:%d, models from %s", host, bound, settings.models_dir)
-        heap_keeper = asyncio.create_task(freeze_after_loads(backend, interval_s=settings.poll_interval_s))
+        heap_keeper = asyncio.create_task(freeze_after_loads(backend))
         await stop.wait()
         heap_keeper.cancel()
         log.info("model server: stopping; calls in flight get %.3gs", settings.request_timeout_s)

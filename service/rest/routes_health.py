@@ -11,8 +11,6 @@ from starlette.responses import Response
 from service.core.classifier import Classifier
 from service.metrics import Metrics
 
-READY = "ready"
-
 
 class Liveness(BaseModel):
     """The process is up and its event loop answers."""
@@ -45,10 +43,10 @@ def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
         },
     )
     async def readyz() -> Response:
-        report = await classifier.readiness()
-        ready = bool(report) and all(state == READY for state in report.values())
-        body = Readiness(ready=ready, models=report)
-        return Response(body.model_dump_json(), status_code=200 if ready else 503, media_type="application/json")
+        readiness = await classifier.readiness()
+        body = Readiness(ready=readiness.ready, models=dict(readiness.models))
+        status = 200 if readiness.ready else 503
+        return Response(body.model_dump_json(), status_code=status, media_type="application/json")
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

@@ -11,7 +11,8 @@ requests pinned to it for a grace period of ``request_timeout_s`` (a request res
 before the swap may still be preprocessing), then refuses new ones, finishes what it queued, and is
 dropped. All state lives on the event loop; loading runs in a loader thread, model calls in the
 inference pool, scanning in the default executor. ``model_status`` and ``list_models`` return
-snapshots rebuilt on every change, so they cost a dict lookup.
+snapshots rebuilt on every change, so they cost a dict lookup; each change is published to
+``changes()`` subscribers.
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ class EmbeddedBackend(ModelBackend):
         self._closing = asyncio.Event()
         self._inference_pool: ThreadPoolExecutor | None = None
         self._loader_pool: ThreadPoolExecutor | None = None
-        self.device: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -89,7 +89,7 @@ class EmbeddedBackend(ModelBackend):
         """Configure TensorFlow, scan the repository and start loading; returns before models are loaded."""
         if self._poller is not None:
             return
-        self.device = await asyncio.to_thread(configure_tensorflow, self._settings.inference_threads)
+        await asyncio.to_thread(configure_tensorflow, self._settings.inference_threads)  # logs the device
         self._inference_pool = ThreadPoolExecutor(self._settings.inference_threads, thread_name_prefix="inference")
         self._loader_pool = ThreadPoolExecutor(LOADER_THREADS, thread_name_prefix="model-loader")
         if not self._settings.models_dir.is_dir():
@@ -191,7 +191,8 @@ class EmbeddedBackend(ModelBackend):
                     del versions[number]  # a failed version nobody wants any more
             if not versions and name not in self._scan:
                 del self._models[name]
-                self._statuses.pop(name, None)
+                if self._statuses.pop(name, None) is not None:
+                    self.publish_change()
             else:
                 self._publish(name)
 
@@ -271,13 +272,16 @@ class EmbeddedBackend(ModelBackend):
 
     def _publish(self, name: str) -> None:
         versions = self._models.get(name, {})
-        self._statuses[name] = ModelStatus(
+        status = ModelStatus(
             name,
             tuple(
                 VersionStatus(number, entry.state, entry.error)
                 for number, entry in sorted(versions.items(), reverse=True)
             ),
         )
+        if self._statuses.get(name) != status:
+            self._statuses[name] = status
+            self.publish_change()
 
 
 def _not_ready(name: str, entry: _Version) -> ModelNotReady:

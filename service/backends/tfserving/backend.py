@@ -25,25 +25,17 @@ import numpy as np
 from google.protobuf import text_format
 from pydantic import ValidationError
 
-from features.contract import (
-    PROBABILITIES_OUTPUT,
-    SERVING_SIGNATURE,
-    SPEC_INPUT,
-    SPEC_OUTPUT,
-    SPEC_SIGNATURE,
-    BatchMismatch,
-    check_batch,
-)
+from features import contract
 from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus, VersionState, VersionStatus
 from service.backends.tfserving.client import TFServingClient
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
+    InternalError,
     InvalidInput,
     ModelNotFound,
     ModelNotReady,
-    ServiceError,
     VersionNotFound,
 )
 from service.metrics import Metrics
@@ -136,7 +128,9 @@ class TFServingBackend(ModelBackend):
             if isinstance(answer, BackendUnavailable | DeadlineExceeded):
                 if self._reachable:
                     log.warning("TF Serving at %s is unreachable: %s", self._settings.tfserving_target, answer.detail)
-                self._reachable, self._last_error = False, answer.detail
+                    self._reachable, self._last_error = False, answer.detail
+                    self.publish_change()
+                self._last_error = answer.detail
                 return
             if isinstance(answer, BaseException):
                 log.warning("status of model '%s' unknown: %r", name, answer)
@@ -146,7 +140,10 @@ class TFServingBackend(ModelBackend):
             statuses[name] = answer
         if not self._reachable:
             log.info("TF Serving at %s answers", self._settings.tfserving_target)
+        changed = not self._reachable or statuses != self._statuses
         self._statuses, self._reachable = statuses, True
+        if changed:
+            self.publish_change()
         served = {(s.name, v.version) for s in statuses.values() for v in s.versions if v.state is not VersionState.END}
         for key in [key for key in self._specs if key not in served]:
             del self._specs[key]
@@ -209,16 +206,16 @@ class TFServingBackend(ModelBackend):
         return await asyncio.shield(fetch)
 
     async def _fetch_spec(self, name: str, version: int) -> ModelSpec:
-        request = _pinned_request(name, version, SPEC_SIGNATURE)
-        fill_tensor(request.inputs[SPEC_INPUT], np.zeros(1, dtype=np.int32))
-        request.output_filter.append(SPEC_OUTPUT)
+        request = _pinned_request(name, version, contract.SPEC_SIGNATURE)
+        fill_tensor(request.inputs[contract.SPEC_INPUT], np.zeros(1, dtype=np.int32))
+        request.output_filter.append(contract.SPEC_OUTPUT)
         response = await self._client.predict(request, timeout=None)
         _check_version(response, name, version)
         try:
-            text = tensor_to_array(response.outputs[SPEC_OUTPUT]).reshape(-1)[0]
+            text = tensor_to_array(response.outputs[contract.SPEC_OUTPUT]).reshape(-1)[0]
             spec = ModelSpec.from_json(text)
         except (KeyError, IndexError, InvalidInput, ValidationError) as exc:
-            raise ServiceError(f"version {version} of model '{name}' has no valid spec: {exc}") from exc
+            raise InternalError(f"version {version} of model '{name}' has no valid spec: {exc}") from exc
         self._specs[(name, version)] = spec
         return spec
 
@@ -229,8 +226,8 @@ class TFServingBackend(ModelBackend):
         spec = await self.get_spec(name, version)
         features = spec.features
         try:
-            check_batch(inputs, features)
-        except BatchMismatch as exc:
+            contract.check_batch(inputs, features)
+        except contract.BatchMismatch as exc:
             raise InvalidInput(f"model '{name}' version {version}: {exc}") from exc
         step = self._settings.batching.max_batch_size
         self._in_flight += 1
@@ -250,9 +247,9 @@ class TFServingBackend(ModelBackend):
     async def _predict_chunk(
         self, name: str, version: int, input_name: str, rows: np.ndarray, labels: int, timeout: float | None
     ) -> np.ndarray:
-        request = _pinned_request(name, version, SERVING_SIGNATURE)
+        request = _pinned_request(name, version, contract.SERVING_SIGNATURE)
         fill_tensor(request.inputs[input_name], rows)
-        request.output_filter.append(PROBABILITIES_OUTPUT)
+        request.output_filter.append(contract.PROBABILITIES_OUTPUT)
         try:
             response = await self._client.predict(request, timeout=timeout)
         except VersionNotFound as exc:
@@ -265,11 +262,11 @@ class TFServingBackend(ModelBackend):
         _check_version(response, name, version)
         self._metrics.observe_batch(name, version, len(rows))
         try:
-            probabilities = tensor_to_array(response.outputs[PROBABILITIES_OUTPUT])
+            probabilities = tensor_to_array(response.outputs[contract.PROBABILITIES_OUTPUT])
         except (KeyError, InvalidInput) as exc:
-            raise ServiceError(f"TF Serving's answer for model '{name}' has no valid probabilities: {exc}") from exc
+            raise InternalError(f"TF Serving's answer for model '{name}' has no valid probabilities: {exc}") from exc
         if probabilities.shape != (len(rows), labels):
-            raise ServiceError(
+            raise InternalError(
                 f"TF Serving answered probabilities of shape {list(probabilities.shape)} for"
                 f" {len(rows)} rows of model '{name}' ({labels} labels)"
             )
@@ -287,7 +284,7 @@ def _pinned_request(name: str, version: int, signature: str) -> PredictRequest:
 def _check_version(response: PredictResponse, name: str, version: int) -> None:
     # Train/serve parity: the input was preprocessed with this version's spec, so only it may answer.
     if response.model_spec.HasField("version") and response.model_spec.version.value != version:
-        raise ServiceError(
+        raise InternalError(
             f"TF Serving answered with version {response.model_spec.version.value} of model '{name}',"
             f" not the pinned version {version}"
         )

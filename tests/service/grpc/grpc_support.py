@@ -23,6 +23,22 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 
+class _Gate(asyncio.Event):
+    """An event whose every flip is a state change of ``backend`` (its versions turn LOADING or back)."""
+
+    def __init__(self, backend: ModelBackend) -> None:
+        super().__init__()
+        self._backend = backend
+
+    def set(self) -> None:
+        super().set()
+        self._backend.publish_change()
+
+    def clear(self) -> None:
+        super().clear()
+        self._backend.publish_change()
+
+
 class ScriptedBackend(ModelBackend):
     """Delegates to ``inner``; ``loaded`` unset reports every version LOADING, ``predict_delay_s`` stalls
     predictions, ``fail_with`` raises from them. Records the ``timeout`` of each prediction and counts
@@ -30,7 +46,7 @@ class ScriptedBackend(ModelBackend):
 
     def __init__(self, inner: ModelBackend) -> None:
         self.inner = inner
-        self.loaded = asyncio.Event()
+        self.loaded = _Gate(self)
         self.loaded.set()
         self.predict_delay_s = 0.0
         self.fail_with: BaseException | None = None
@@ -90,7 +106,7 @@ async def scripted_surface(
     if not loaded:
         backend.loaded.clear()
     classifier = Classifier(settings, backend, Metrics())
-    surface = create_grpc_server(settings, classifier, health_poll_s=0.05)
+    surface = create_grpc_server(settings, classifier, health_retry_s=0.05)
     await surface.start()
     try:
         if loaded:
