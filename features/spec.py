@@ -78,9 +78,7 @@ class TextFeatures(_Frozen):
     @field_validator("vocabulary")
     @classmethod
     def _unique_tokens(cls, vocabulary: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError("vocabulary tokens must be unique")
-        return vocabulary
+        return _unique(vocabulary, "vocabulary tokens")
 
     @property
     def input_name(self) -> str:
@@ -162,9 +160,7 @@ class ModelSpec(BaseModel):
     @field_validator("labels")
     @classmethod
     def _unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(labels)) != len(labels):
-            raise ValueError("labels must be unique")
-        return labels
+        return _unique(labels, "labels")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -193,6 +189,12 @@ class ModelSpec(BaseModel):
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelSpec:
         return cls.model_validate_json(text)
+
+
+def _unique(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must be unique")
+    return values
 
 
 def _hash_of(content: dict[str, Any]) -> str:

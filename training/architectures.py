@@ -13,6 +13,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from features import contract
 from features.spec import AudioFeatures, ImageFeatures, ModelSpec, TextFeatures
 
 
@@ -58,6 +59,14 @@ def _input(name: str, shape: tuple[int, ...], dtype: str) -> Any:
     return keras.Input(shape=shape, dtype=dtype, name=name)
 
 
+def _classifier_head(inputs: Any, x: Any, n_classes: int, *, hidden: int, dropout: float, name: str) -> keras.Model:
+    """The head every architecture ends with: a hidden ReLU layer, dropout, and the softmax over labels."""
+    x = layers.Dense(hidden, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name=contract.PROBABILITIES_OUTPUT)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def image_cnn(features: ImageFeatures, n_classes: int) -> keras.Model:
     """Two conv/pool blocks and a dense head; ``uint8`` pixels are scaled to [0, 1] inside."""
     inputs = _input(features.input_name, features.input_shape, features.input_dtype)
@@ -71,10 +80,7 @@ def image_cnn(features: ImageFeatures, n_classes: int) -> keras.Model:
         x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(128, activation="relu")(x)
-    x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="image_cnn")
+    return _classifier_head(inputs, x, n_classes, hidden=128, dropout=0.4, name="image_cnn")
 
 
 def text_classifier(features: TextFeatures, n_classes: int) -> keras.Model:
@@ -90,10 +96,7 @@ def text_classifier(features: TextFeatures, n_classes: int) -> keras.Model:
         ]
     )
     x = layers.Dropout(0.3)(pooled)
-    x = layers.Dense(64, activation="relu")(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="text_classifier")
+    return _classifier_head(inputs, x, n_classes, hidden=64, dropout=0.3, name="text_classifier")
 
 
 def speech_cnn(features: AudioFeatures, n_classes: int) -> keras.Model:
@@ -108,7 +111,4 @@ def speech_cnn(features: AudioFeatures, n_classes: int) -> keras.Model:
         x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.2)(x)
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(64, activation="relu")(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="speech_cnn")
+    return _classifier_head(inputs, x, n_classes, hidden=64, dropout=0.3, name="speech_cnn")

