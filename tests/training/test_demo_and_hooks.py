@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import logging
 import sys
 import types
 from pathlib import Path
@@ -30,10 +31,15 @@ def test_demo_keeps_models_that_already_have_a_version(tmp_path: Path, capsys):
     assert "test accuracy" in out and "90.00%" in out and "92.00%" in out
 
 
-def test_refresh_hook_is_skipped_when_module_is_absent(tmp_path: Path, monkeypatch):
+def test_refresh_hook_is_skipped_when_module_is_absent(tmp_path: Path, monkeypatch, caplog):
     monkeypatch.setattr(export, "SERVING_CONFIG_MODULE", "service_that_does_not_exist.config")
 
-    export.refresh_serving_config(tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        export.refresh_serving_config(tmp_path)
+
+    assert list(tmp_path.iterdir()) == []  # no config written
+    assert "service_that_does_not_exist" not in sys.modules
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []  # absent is normal, not a fault
 
 
 @pytest.fixture

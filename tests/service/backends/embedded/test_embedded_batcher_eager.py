@@ -100,5 +100,15 @@ async def test_model_that_became_idle_takes_what_queued_at_once(executor: Thread
     await batcher.close()
 
 
-def test_eager_when_idle_is_on_by_default() -> None:
-    assert BatchingSettings().eager_when_idle is True
+async def test_default_settings_take_a_lone_request_without_waiting(executor: ThreadPoolExecutor) -> None:
+    model = HeldModel()
+    # eager_when_idle left at its default: the long window must not hold an idle model's request.
+    settings = BatchingSettings(max_batch_size=8, batch_timeout_ms=LONG_WINDOW_MS, max_queued_rows=64)
+    batcher = Batcher(model, settings=settings, executor=executor, slots=1)
+    batcher.start()
+
+    answer = await asyncio.wait_for(batcher.submit(_rows(1), None), timeout=10)
+
+    np.testing.assert_array_equal(answer, _rows(1) * 2)
+    assert model.sizes == [1]
+    await batcher.close()
