@@ -19,22 +19,16 @@ from features.limits import InputLimits
 SHUTDOWN_SLACK_S = 5
 
 
-class RequestLimits(BaseModel):
-    """Bounds enforced before expensive work."""
+class RequestLimits(InputLimits):
+    """Bounds enforced before expensive work: the per-request ones here, the per-input ones (and their
+    defaults) from the feature package's ``InputLimits``."""
 
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Bytes of one request body.")
     max_instances: int = Field(default=64, gt=0, description="Instances in one classify request.")
-    max_image_pixels: int = Field(default=40_000_000, gt=0, description="Pixels of one decoded image.")
-    max_audio_seconds: float = Field(default=30.0, gt=0, description="Seconds of one recording.")
-    max_text_chars: int = Field(default=100_000, gt=0, description="Characters of one text.")
 
     def input_limits(self) -> InputLimits:
         """The per-input part, in the feature package's terms."""
-        return InputLimits(
-            max_image_pixels=self.max_image_pixels,
-            max_audio_seconds=self.max_audio_seconds,
-            max_text_chars=self.max_text_chars,
-        )
+        return InputLimits(**self.model_dump(include=set(InputLimits.model_fields)))
 
 
 class BatchingSettings(BaseModel):

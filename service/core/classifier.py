@@ -158,14 +158,7 @@ class Classifier:
     async def get_model(self, name: str) -> ModelInfo:
         """One model, with the input limits a client must respect."""
         info = await self._describe(await self.backend.model_status(name))
-        limits = self.settings.limits
-        info.input_limits = InputLimitsInfo(
-            max_body_bytes=limits.max_body_bytes,
-            max_instances=limits.max_instances,
-            max_image_pixels=limits.max_image_pixels,
-            max_audio_seconds=limits.max_audio_seconds,
-            max_text_chars=limits.max_text_chars,
-        )
+        info.input_limits = InputLimitsInfo.model_validate(self.settings.limits.model_dump())
         return info
 
     async def _describe(self, status: ModelStatus) -> ModelInfo:

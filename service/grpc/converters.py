@@ -96,10 +96,4 @@ class ModelInfoConverter:
 
 
 def _limits(limits: InputLimitsInfo) -> pb.InputLimits:
-    return pb.InputLimits(
-        max_body_bytes=limits.max_body_bytes,
-        max_instances=limits.max_instances,
-        max_image_pixels=limits.max_image_pixels,
-        max_audio_seconds=limits.max_audio_seconds,
-        max_text_chars=limits.max_text_chars,
-    )
+    return pb.InputLimits(**limits.model_dump())
