@@ -16,6 +16,7 @@ import abc
 import asyncio
 import enum
 import functools
+import logging
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from features.spec import ModelSpec
 from service.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 class VersionState(enum.StrEnum):
@@ -111,6 +114,9 @@ class ModelBackend(abc.ABC):
             return BackendState(tuple(await self.list_models()))
         except ServiceError as exc:
             return BackendState((), exc.detail)
+        except Exception:  # a bug must not end every subscriber's loop; it is logged, and reported as such
+            log.exception("listing the models failed")
+            return BackendState((), "internal error")
 
     def publish_change(self) -> None:
         """Tell every subscriber that the state changed; implementations call it after each change."""
