@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench
+.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config loadtest bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -28,6 +28,11 @@ lint: setup
 # Regenerate the gRPC messages and stubs (committed in clients/python) from proto/; a test checks they match.
 proto: setup
 	$(PY) scripts/generate_proto.py
+
+# The Open Inference Protocol (V2) gRPC code of the gateway (committed in service/v2/wire); a test checks it.
+proto: v2-proto
+v2-proto: setup
+	$(PY) scripts/generate_v2_wire.py
 
 # TF Serving's wire messages for the gateway (committed in service/tfserving_wire); a test checks they match.
 proto: tfserving-proto
