@@ -51,6 +51,7 @@ format: setup
 loadtest: models
 	$(PY) -m loadtest.run
 
-# Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke).
+# Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke;
+# BENCH_V2=1 adds the gateway over the Open Inference Protocol, REST and gRPC).
 bench: models
 	$(PY) -m loadtest.bench
