@@ -44,7 +44,8 @@ CMD ["sh", "-c", "python -m training demo --data /data --models-dir /models && p
 
 # ---- loadtest: the gateway's packages plus locust, and the load test itself ----
 FROM gateway-build AS loadtest
-RUN pip install -c requirements/constraints.txt ".[gateway,loadtest]" ./clients/python
+RUN pip install -c requirements/constraints.txt ".[gateway,loadtest]" ./clients/python \
+ && pip install -c requirements/constraints.txt --no-deps tritonclient
 COPY loadtest /src/loadtest
 USER app
 WORKDIR /src

@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench
+.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config loadtest bench
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -29,6 +29,11 @@ lint: setup
 proto: setup
 	$(PY) scripts/generate_proto.py
 
+# The Open Inference Protocol (V2) gRPC code of the gateway (committed in service/v2/wire); a test checks it.
+proto: v2-proto
+v2-proto: setup
+	$(PY) scripts/generate_v2_wire.py
+
 # TF Serving's wire messages for the gateway (committed in service/tfserving_wire); a test checks they match.
 proto: tfserving-proto
 tfserving-proto: setup
@@ -46,6 +51,7 @@ format: setup
 loadtest: models
 	$(PY) -m loadtest.run
 
-# Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke).
+# Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke;
+# BENCH_V2=1 adds the gateway over the Open Inference Protocol, REST and gRPC).
 bench: models
 	$(PY) -m loadtest.bench

@@ -6,12 +6,14 @@ Run headless through ``make loadtest`` (``loadtest/run.py``), or by hand against
         --grpc-target 127.0.0.1:50051 --tags rest image
 
 Every request sends a real test sample (``data/MODEL/test``), cycling through many files. Tags select
-scenarios: ``rest`` / ``grpc``, ``image`` / ``text`` / ``audio``, and for REST ``json`` / ``multipart`` /
-``raw``. Target models, sample folders and user-class weights are custom arguments, each also read
-from a ``LOADTEST_*`` environment variable (``--text-model`` / ``LOADTEST_TEXT_MODEL``).
+scenarios: ``rest`` / ``grpc`` / ``v2``, ``image`` / ``text`` / ``audio``, and for REST ``json`` / ``multipart`` /
+``raw``. The V2 users (``loadtest/v2_users.py``, through tritonclient) run only with a weight above 0
+(``--weight-v2-rest``, ``--weight-v2-grpc``). Target models, sample folders and user-class weights are
+custom arguments, each also read from a ``LOADTEST_*`` environment variable (``--text-model`` /
+``LOADTEST_TEXT_MODEL``).
 
 Request names (the rows of the stats CSV, and the keys of ``thresholds.toml``) are
-``REST <modality> <form>`` and ``gRPC <modality>``.
+``REST <modality> <form>``, ``gRPC <modality>``, ``V2 REST <modality>`` and ``V2 gRPC <modality>``.
 
 gRPC runs under gevent: ``grpc.experimental.gevent.init_gevent()`` is called in the ``init`` hook, before
 any channel exists, and every call is reported through ``environment.events.request``.
@@ -48,6 +50,7 @@ from loadtest.samples import (
     load_samples,
 )
 from loadtest.samples import rest_body as build_rest_body
+from loadtest.v2_users import V2GrpcUser, V2RestUser, use_catalogue
 
 TaskFunction = Callable[[Any], None]
 
@@ -91,7 +94,7 @@ def add_arguments(parser: LocustArgumentParser) -> None:
             f"--weight-{user_class.weight_key}",
             env_var=f"LOADTEST_WEIGHT_{user_class.weight_key.upper().replace('-', '_')}",
             type=int,
-            default=user_class.weight,
+            default=getattr(user_class, "default_weight", user_class.weight),
             help=f"relative number of {user_class.__name__} users (0: none)",
         )
 
@@ -134,6 +137,9 @@ def catalogue() -> Catalogue:
     if _catalogue is None:
         raise RuntimeError("the locustfile's init hook has not run")
     return _catalogue
+
+
+use_catalogue(catalogue)
 
 
 def _grpc_input(modality: Modality, content: bytes | str) -> pb.Input:
@@ -271,7 +277,15 @@ class GrpcUser(User):
         )
 
 
-USER_CLASSES: tuple[type[RestUser | GrpcUser], ...] = (RestImageUser, RestTextUser, RestAudioUser, GrpcUser)
+# V2 users (Open Inference Protocol through tritonclient, loadtest/v2_users.py) have weight 0 unless asked for.
+USER_CLASSES: tuple[type[RestUser | GrpcUser | V2RestUser | V2GrpcUser], ...] = (
+    RestImageUser,
+    RestTextUser,
+    RestAudioUser,
+    GrpcUser,
+    V2RestUser,
+    V2GrpcUser,
+)
 
 
 # -- set-up -----------------------------------------------------------------------------------------

@@ -28,5 +28,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages (pinned)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".[train,serve,loadtest,dev]" -e clients/python
+  # Triton's client (V2 tests, locust V2 users): its metadata pins ml-dtypes<=0.5.4 and protobuf<7, which
+  # TensorFlow's pins exclude, so it goes in without its metadata's dependencies (the loadtest extra has them).
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt --no-deps tritonclient
   echo "$want" > "$stamp"
 fi

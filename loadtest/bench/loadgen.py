@@ -27,6 +27,9 @@ from classifier_client.client import channel_options
 from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 
+from service.v2.wire import grpc_service_pb2 as v2_pb
+from service.v2.wire import grpc_service_pb2_grpc as v2_pb_grpc
+
 Call = Callable[[int], Awaitable[bool]]
 #: Returns the servers' CPU seconds so far; sampled at the start and the end of the measured window.
 CpuProbe = Callable[[], float]
@@ -128,10 +131,13 @@ class HttpConnection(asyncio.Protocol):
             self._transport.close()
 
 
-def encode_http_request(host: str, port: int, path: str, body: bytes, content_type: str) -> bytes:
-    """A complete ``POST`` request on a keep-alive connection."""
+def encode_http_request(
+    host: str, port: int, path: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> bytes:
+    """A complete ``POST`` request on a keep-alive connection (``headers``: extra ones, e.g. V2's)."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n{extra}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body
@@ -189,6 +195,27 @@ async def run_grpc(
             request = requests[index % len(requests)]
             answer = await stub.Classify(request, timeout=CALL_TIMEOUT_S)
             return len(answer.predictions) == len(request.inputs)
+
+        return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
+
+
+async def run_grpc_v2(
+    target: str,
+    requests: Sequence[v2_pb.ModelInferRequest],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    server_cpu: CpuProbe | None = None,
+) -> CellResult:
+    """Closed loop of unary V2 ``ModelInfer`` calls, as ``run_grpc`` does for ``Classify``."""
+    async with grpc.aio.insecure_channel(target, options=channel_options(32 * 1024 * 1024)) as channel:
+        await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
+        stub = v2_pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
+
+        async def call(index: int) -> bool:
+            answer = await stub.ModelInfer(requests[index % len(requests)], timeout=CALL_TIMEOUT_S)
+            return len(answer.raw_output_contents) == 1
 
         return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench.runner import SYSTEM_LETTERS, SYSTEMS, Bench
+from loadtest.bench.runner import ALL_SYSTEMS, SYSTEM_LETTERS, Bench
 from loadtest.samples import MODALITIES
 
 MODALITIES_ORDER = MODALITIES
@@ -117,7 +117,7 @@ def table(bench: Bench) -> str:
     header = f"{'modality':<8} {'system':<17} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     header += f" {'srv cpu':>7} {'gen cpu':>7}"
     lines = [header, "-" * len(header)]
-    order = {s: i for i, s in enumerate(SYSTEMS)}
+    order = {s: i for i, s in enumerate(ALL_SYSTEMS)}
     for cell in sorted(
         bench.cells, key=lambda c: (MODALITIES_ORDER.index(c.modality), order[c.system], c.result.concurrency)
     ):
@@ -175,7 +175,7 @@ def write_chart(bench: Bench, path: Path) -> None:
     modalities = [m for m in MODALITIES_ORDER if any(c.modality == m for c in bench.cells)]
     figure, axes = plt.subplots(2, max(1, len(modalities)), figsize=(5 * max(1, len(modalities)), 8), squeeze=False)
     for column, modality in enumerate(modalities):
-        for system in SYSTEMS:
+        for system in ALL_SYSTEMS:
             cells = sorted(
                 (c for c in bench.cells if c.system == system and c.modality == modality),
                 key=lambda c: c.result.concurrency,

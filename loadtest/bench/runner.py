@@ -7,6 +7,8 @@ Systems (one server set-up each, started, measured, stopped before the next):
 - ``gateway-rest``   (c) the gateway over REST, embedded backend
 - ``gateway-grpc``   (d) the same gateway process over gRPC
 - ``tfserving-rest`` (e) the gateway over REST in TF Serving mode, in front of the local model server
+- ``gateway-v2-rest`` (f) and ``gateway-v2-grpc`` (g): the gateway of (c) over the Open Inference Protocol
+  (V2: binary BYTES tensors over REST, ``ModelInfer`` over gRPC); only with ``BENCH_V2=1``
 
 (a), (b), (c) and (e) get byte-identical JSON bodies (base64 for images and WAVs); (d) the same samples
 as ``ClassifyRequest`` messages. With two or more cores, the servers are pinned to core 0 and this
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -27,16 +30,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from classifier_client.messages import build_request
 from classifier_client.v1 import classifier_pb2 as pb
 
 from features.contract import newest_version_dir
-from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_http
+from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_grpc_v2, run_http
 from loadtest.samples import DEFAULT_MODELS, MODALITIES, Form, Modality, Sample, json_body, load_samples, rest_body
 from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
+from service.v2.wire import grpc_service_pb2 as v2_pb
 
 SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
-SYSTEM_LETTERS = dict(zip(SYSTEMS, "abcde", strict=True))
+#: Opt-in (``BENCH_V2=1``): the default table stays what it was.
+V2_SYSTEMS = ("gateway-v2-rest", "gateway-v2-grpc")
+ALL_SYSTEMS = SYSTEMS + V2_SYSTEMS
+SYSTEM_LETTERS = dict(zip(ALL_SYSTEMS, "abcdefg", strict=True))
+#: The systems one embedded gateway serves: started once, measured in turn.
+EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-v2-rest", "gateway-v2-grpc")
+V2_BINARY_HEADER = "Inference-Header-Content-Length"
 TOP_K = 3
 PRIME_S = 0.3
 
@@ -64,7 +75,8 @@ class BenchConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BenchConfig:
         """``BENCH_QUICK=1`` for a smoke run; ``BENCH_LEVELS=1,8,32``, ``BENCH_CELL_S``, ``BENCH_WARMUP_S``,
-        ``BENCH_SYSTEMS``, ``BENCH_MODALITIES``, ``BENCH_PIN=0``, ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``,
+        ``BENCH_SYSTEMS``, ``BENCH_V2=1`` (adds the V2 systems), ``BENCH_MODALITIES``, ``BENCH_PIN=0``,
+        ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``,
         ``BENCH_OUT``; per modality ``BENCH_TEXT_MODEL`` and ``BENCH_TEXT_SAMPLES`` (folder)."""
         env = dict(os.environ if env is None else env)
         quick = env.get("BENCH_QUICK", "") not in ("", "0")
@@ -80,7 +92,8 @@ class BenchConfig:
         config.levels = tuple(int(v) for v in listed("BENCH_LEVELS") or config.levels)
         config.cell_s = float(env.get("BENCH_CELL_S", config.cell_s))
         config.warmup_s = float(env.get("BENCH_WARMUP_S", config.warmup_s))
-        config.systems = tuple(s for s in SYSTEMS if s in (listed("BENCH_SYSTEMS") or SYSTEMS))
+        offered = ALL_SYSTEMS if env.get("BENCH_V2", "") not in ("", "0") else SYSTEMS
+        config.systems = tuple(s for s in offered if s in (listed("BENCH_SYSTEMS") or offered))
         wanted = listed("BENCH_MODALITIES") or list(MODALITIES)
         config.modalities = tuple(m for m in MODALITIES if m in wanted)
         config.pin = env.get("BENCH_PIN", "1") != "0"
@@ -172,11 +185,45 @@ class Payloads:
             for m, found in self.samples.items()
         }
 
+    def v2_http_requests(self, modality: Modality, port: int) -> list[bytes]:
+        """V2 inference requests with the binary tensor data extension, as tritonclient sends them."""
+        path = f"/v2/models/{self.models[modality]}/infer"
+        encoded = []
+        for element in (_v2_element(s) for s in self.samples[modality]):
+            binary = struct.pack("<I", len(element)) + element
+            input_ = {
+                "name": "input",
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(binary)},
+            }
+            output = {"name": "probabilities", "parameters": {"binary_data": True}}
+            header = orjson.dumps({"inputs": [input_], "outputs": [output]})
+            extra = {V2_BINARY_HEADER: str(len(header))}
+            encoded.append(
+                encode_http_request("127.0.0.1", port, path, header + binary, "application/octet-stream", extra)
+            )
+        return encoded
+
+    def v2_grpc_requests(self, modality: Modality) -> list[v2_pb.ModelInferRequest]:
+        """V2 ``ModelInferRequest``s (raw_input_contents, as tritonclient sends them)."""
+        requests = []
+        for element in (_v2_element(s) for s in self.samples[modality]):
+            request = v2_pb.ModelInferRequest(model_name=self.models[modality])
+            request.inputs.add(name="input", datatype="BYTES", shape=[1])
+            request.raw_input_contents.append(struct.pack("<I", len(element)) + element)
+            requests.append(request)
+        return requests
+
     def http_requests(self, modality: Modality, port: int, form: Form = "json") -> list[bytes]:
         """Encoded HTTP requests for a server on ``port`` (the bench's table uses JSON only)."""
         path = f"/v1/models/{self.models[modality]}:classify"
         bodies = self.json[modality] if form == "json" else [rest_body(s, form, TOP_K) for s in self.samples[modality]]
         return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type) for b in bodies]
+
+
+def _v2_element(sample: Sample) -> bytes:
+    return sample.content.encode("utf-8") if isinstance(sample.content, str) else sample.content
 
 
 def _grpc_input(modality: Modality, content: bytes | str) -> pb.Input:
@@ -201,7 +248,8 @@ class Bench:
         if self.placement.generator_cpus:
             os.sched_setaffinity(0, self.placement.generator_cpus)
         self.log(f"bench: {self.placement.describe()}")
-        units = [s for s in self.config.systems if not (s == "gateway-grpc" and "gateway-rest" in self.config.systems)]
+        gateway = [s for s in self.config.systems if s in EMBEDDED_GATEWAY][:1]  # one start serves them all
+        units = [s for s in self.config.systems if s not in EMBEDDED_GATEWAY or s in gateway]
         with ExitStack() as everything:
             # Quick runs start every server at once (idle servers cost little; start-up dominates a smoke
             # run); measured runs start each one alone, so nothing else shares the server core.
@@ -233,7 +281,26 @@ class Bench:
             return sum(s.cpu_seconds() for s in servers)
 
         coroutine: Coroutine[Any, Any, CellResult]
-        if system == "gateway-grpc":
+        if system == "gateway-v2-grpc":
+            coroutine = run_grpc_v2(
+                deployment.server.grpc_target or "",
+                self.payloads.v2_grpc_requests(modality),
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
+        elif system == "gateway-v2-rest":
+            coroutine = run_http(
+                "127.0.0.1",
+                deployment.port,
+                self.payloads.v2_http_requests(modality, deployment.port),
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
+        elif system == "gateway-grpc":
             coroutine = run_grpc(
                 deployment.server.grpc_target or "",
                 self.payloads.grpc[modality],
@@ -252,7 +319,7 @@ class Bench:
                 warmup_s=warmup_s,
                 server_cpu=probe,
             )
-        return _run_loop(coroutine, use_uvloop=system != "gateway-grpc")
+        return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-v2-grpc"))
 
     def _measure(self, system: str, deployment: Deployment) -> None:
         def cell_run(modality: Modality, level: int, duration_s: float, warmup_s: float) -> CellResult:
@@ -324,11 +391,9 @@ class Bench:
 
 
 def _systems_on(system: str, wanted: tuple[str, ...]) -> list[str]:
-    # The embedded gateway serves both (c) and (d): one start, two measurements.
-    if system == "gateway-rest":
-        return [s for s in ("gateway-rest", "gateway-grpc") if s in wanted]
-    if system == "gateway-grpc":
-        return ["gateway-grpc"]
+    # The embedded gateway serves (c), (d), (f) and (g): one start, a measurement each.
+    if system in EMBEDDED_GATEWAY:
+        return [s for s in EMBEDDED_GATEWAY if s in wanted]
     return [system]
 
 

@@ -23,6 +23,7 @@ from service.core.readiness import READY, Readiness
 from service.core.schemas import (
     ClassifyCall,
     ClassifyResponse,
+    InputAdapter,
     InputLimitsInfo,
     ModelInfo,
     Prediction,
@@ -100,7 +101,7 @@ class Classifier:
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
 
         t0 = time.perf_counter()
-        batch = await self._within(deadline, self._preprocess(call.inputs, spec))
+        batch = await self._within(deadline, self._preprocess(call.inputs, spec, call.adapt_input))
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
@@ -114,13 +115,17 @@ class Classifier:
         self.metrics.know_model(model)
         return resolve_version(status, version, label, self.settings.version_labels.get(model, {}))
 
-    async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec) -> np.ndarray:
+    async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec) for i, raw in enumerate(inputs)]
+        jobs = [
+            loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec, adapt) for i, raw in enumerate(inputs)
+        ]
         rows = await asyncio.gather(*jobs)
         return np.stack(rows)
 
-    def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec) -> np.ndarray:
+    def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
+        if adapt is not None:
+            raw = adapt(index, raw, spec.modality)
         try:
             return preprocess(raw, spec, self._input_limits)
         except InputTooLarge as exc:

@@ -6,11 +6,15 @@ what the core answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RawInput = bytes | str
+#: Turns one input into what the version's modality takes, e.g. V2's BYTES element into a text's ``str``;
+#: called with (index, input, modality) in the preprocessing thread. It raises ``ServiceError``s.
+InputAdapter = Callable[[int, RawInput, str], RawInput]
 
 
 class Instance(BaseModel):
@@ -48,7 +52,9 @@ class ClassifyCall(BaseModel):
     inputs: list[RawInput] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
-    surface: Literal["rest", "grpc"] = "rest"
+    surface: Literal["rest", "grpc", "v2-rest", "v2-grpc"] = "rest"
+    #: A protocol whose inputs do not say their kind (V2's BYTES tensors) adapts them to the modality here.
+    adapt_input: InputAdapter | None = None
 
 
 class ScoredLabel(BaseModel):

@@ -1,6 +1,7 @@
 """The standard gRPC health service (``grpc.health.v1``), kept in step with ``Classifier.readiness()``.
 
-Statuses are reported for the whole server (``""``) and for ``classifier.v1.Classifier``: NOT_SERVING
+Statuses are reported for the whole server (``""``), ``classifier.v1.Classifier`` and
+``inference.GRPCInferenceService`` (V2): NOT_SERVING
 from the start, SERVING once every expected model is ready (an AVAILABLE version passed its
 self-check), NOT_SERVING again if that stops being true, and NOT_SERVING for good from the first step of
 shutdown, so load balancers stop sending before the server stops accepting.
@@ -23,7 +24,8 @@ from service.core.classifier import Classifier
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "classifier.v1.Classifier"
-REPORTED = ("", SERVICE_NAME)
+V2_SERVICE_NAME = "inference.GRPCInferenceService"
+REPORTED = ("", SERVICE_NAME, V2_SERVICE_NAME)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 #: While not ready, readiness is checked again this often even without a state change.

@@ -1,6 +1,7 @@
 """``create_grpc_server(settings, classifier) -> GrpcSurface``: the gRPC surface, built explicitly.
 
-One grpc.aio server carries the classifier service (errors mapped by ``ErrorInterceptor``), the
+One grpc.aio server carries the classifier service (errors mapped by ``ErrorInterceptor``), the Open
+Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same core and code table), the
 standard health service following readiness, and server reflection, so grpcurl or any reflection
 client can call it without the .proto file. Message limits are explicit in both directions; a message
 past them is refused by gRPC itself with RESOURCE_EXHAUSTED.
@@ -15,13 +16,18 @@ import grpc
 from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service.core.classifier import Classifier
 from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
+from service.grpc.reflection_pool import merged_pool
 from service.grpc.servicer import ClassifierServicer
 from service.settings import Settings
+from service.v2.dataplane import V2DataPlane
+from service.v2.grpc_servicer import InferenceServicer
+from service.v2.wire import grpc_service_pb2 as v2_pb
+from service.v2.wire import grpc_service_pb2_grpc as v2_pb_grpc
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +90,20 @@ def create_grpc_server(
         ],
     )
     pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(classifier), server)  # type: ignore[no-untyped-call]
+    # The Open Inference Protocol (KServe V2) beside classifier.v1, over the same core.
+    v2_pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(V2DataPlane(classifier)), server)  # type: ignore[no-untyped-call]
     health = ReadinessHealth(classifier, retry_s=health_retry_s or HEALTH_RETRY_S)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    served = (pb.DESCRIPTOR, v2_pb.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR)
     reflection.enable_server_reflection(
         (
             pb.DESCRIPTOR.services_by_name["Classifier"].full_name,
+            v2_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
         server,
+        pool=merged_pool(list(served)),
     )
     host = settings.grpc_host
     bind = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"

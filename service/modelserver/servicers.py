@@ -2,9 +2,10 @@
 
 Thin: each method hands the official request message to the data plane and maps ``service.errors`` to
 gRPC codes with the gateway's ``status_of`` (one table, ``service/errors.py``). Unknown and internal
-errors are INTERNAL with a generic message; the detail goes to the log only. Classify, Regress, MultiInference,
-GetModelMetadata and HandleReloadConfigRequest answer UNIMPLEMENTED. ``ActiveCalls`` counts the calls
-being answered, so a graceful stop can wait until every call already received has been answered.
+errors are INTERNAL with a generic message; the detail goes to the log only. GetModelMetadata answers the
+signature defs (``service.modelserver.metadata``); Classify, Regress, MultiInference and
+HandleReloadConfigRequest answer UNIMPLEMENTED. ``ActiveCalls`` counts the calls being answered, so a
+graceful stop can wait until every call already received has been answered.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from service.grpc.errors import status_of
 from service.modelserver.dataplane import ModelServerDataPlane
+from service.modelserver.metadata import ModelMetadataReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,10 +83,11 @@ async def _unimplemented(context: Context, method: str) -> NoReturn:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
-    """``tensorflow.serving.PredictionService``: Predict; the rest UNIMPLEMENTED."""
+    """``tensorflow.serving.PredictionService``: Predict and GetModelMetadata; the rest UNIMPLEMENTED."""
 
     def __init__(self, dataplane: ModelServerDataPlane, calls: ActiveCalls | None = None) -> None:
         self._dataplane = dataplane
+        self._metadata = ModelMetadataReader(dataplane)
         self._calls = calls or ActiveCalls()
 
     async def Predict(self, request: Any, context: Context) -> Any:
@@ -100,8 +103,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def MultiInference(self, _request: Any, context: Context) -> Any:
         await _unimplemented(context, "MultiInference")
 
-    async def GetModelMetadata(self, _request: Any, context: Context) -> Any:
-        await _unimplemented(context, "GetModelMetadata")
+    async def GetModelMetadata(self, request: Any, context: Context) -> Any:
+        return await _served(self._metadata.get_model_metadata(request), context, self._calls)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]

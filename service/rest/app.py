@@ -13,6 +13,9 @@ from service.rest.routes_classify import classify_router
 from service.rest.routes_health import health_router
 from service.rest.routes_models import models_router
 from service.settings import Settings
+from service.v2.dataplane import V2DataPlane
+from service.v2.errors import V2ErrorBodyMiddleware
+from service.v2.rest import v2_router
 from service.web import mount as mount_page
 
 DESCRIPTION = """\
@@ -31,6 +34,7 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
     app.include_router(health_router(classifier, metrics))
+    app.include_router(v2_router(V2DataPlane(classifier), metrics))  # the Open Inference Protocol (V2)
     mount_page(app)  # the browser page at "/" and its assets under "/ui/" (owned by service/web)
 
     install_problem_handlers(app)
@@ -39,4 +43,6 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     # answers the 413 that the body limit raises before any route runs.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
+    # Outermost: V2 answers every problem on a /v2 path, whoever raised it, in V2's {"error": ...} body.
+    app.add_middleware(V2ErrorBodyMiddleware)
     return app

@@ -74,6 +74,26 @@ def test_loadtest_tags_select_grpc_text_in_tfserving_topology(
     assert not _leftover_servers(models_dir)
 
 
+def test_loadtest_v2_users_through_tritonclient_are_opt_in(
+    tmp_path: Path, models_dir: Path, loadtest_env: dict[str, str], no_latency_thresholds: Path
+) -> None:
+    out = tmp_path / "results"
+
+    done = run_loadtest(
+        {**loadtest_env, "LOADTEST_WEIGHT_V2_REST": "1", "LOADTEST_WEIGHT_V2_GRPC": "1"},
+        *("--users", "4", "--spawn-rate", "4", "--run-time", "5s", "--tags", "v2"),
+        *("--out", str(out), "--thresholds", str(no_latency_thresholds)),
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {row.name: row for row in read_stats(out / "locust_stats.csv")}
+    v2 = {name for name, row in rows.items() if row.requests > 0} - {"Aggregated"}
+    assert v2 and all(name.startswith(("V2 REST ", "V2 gRPC ")) for name in v2), v2
+    assert {name.split()[1] for name in v2} == {"REST", "gRPC"}
+    assert all(row.failures == 0 for row in rows.values())
+    assert not _leftover_servers(models_dir)
+
+
 def test_loadtest_exits_1_when_a_threshold_fails(
     tmp_path: Path, models_dir: Path, loadtest_env: dict[str, str]
 ) -> None:

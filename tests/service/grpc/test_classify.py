@@ -104,7 +104,12 @@ async def test_stream_answers_in_order_like_unary_and_survives_a_bad_request(cli
     assert isinstance(items[9], InvalidArgument)
     assert "instance 0" in items[9].details
     answers = [item for i, item in enumerate(items) if i not in (5, 9)]
-    assert answers == unary
+    # Equal up to float rounding: rows batched together run through kernels of another batch size.
+    assert [(a.model, a.version, a.prediction.label) for a in answers] == [
+        (u.model, u.version, u.prediction.label) for u in unary
+    ]
+    for answer, alone in zip(answers, unary, strict=True):
+        assert answer.prediction.probabilities == pytest.approx(alone.prediction.probabilities, abs=1e-5)
 
 
 async def test_stream_of_nothing_ends_cleanly(stub: pb_grpc.ClassifierStub) -> None:
