@@ -96,3 +96,6 @@ class Settings(BaseSettings):
     tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or one JSON object per line (with the request id)."
+    )

@@ -21,6 +21,7 @@ from service.core.classifier import Classifier
 from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import ReadinessHealth
 from service.grpc.servicer import ClassifierServicer
+from service.observability.grpc_metadata import RequestContextInterceptor
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def create_grpc_server(
     """
     limit = settings.grpc_max_message_bytes
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        # The request context is outermost, so the error interceptor's log lines carry the request id.
+        interceptors=[RequestContextInterceptor(), ErrorInterceptor()],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),

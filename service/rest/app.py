@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from service.core.classifier import Classifier
 from service.metrics import Metrics
+from service.observability.asgi import RequestContextMiddleware
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
@@ -43,4 +44,6 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     # answers the 413 that the body limit raises before any route runs.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
+    # Outermost of all: the request id is bound before any layer can log or answer an error.
+    app.add_middleware(RequestContextMiddleware)
     return app

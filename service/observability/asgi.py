@@ -1,0 +1,44 @@
+"""``RequestContextMiddleware``: the REST surface's entry into a request's observability context.
+
+Outermost ASGI middleware: it binds the request id (``X-Request-ID`` when sane, else a new one) before
+anything else runs, so error bodies and log lines of every inner layer see it, and adds the id to the
+answer's headers.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.observability.request_ids import accept_request_id, bind_request_id, unbind_request_id
+
+_HEADER_KEY = b"x-request-id"
+
+
+class RequestContextMiddleware:
+    """Binds a request id for each HTTP request and echoes it in the ``X-Request-ID`` response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered: bytes | None = None
+        for key, value in scope["headers"]:
+            if key == _HEADER_KEY:
+                offered = value
+                break
+        request_id = accept_request_id(offered)
+        echoed = (_HEADER_KEY, request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), echoed]
+            await send(message)
+
+        token = bind_request_id(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            unbind_request_id(token)

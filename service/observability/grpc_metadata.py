@@ -1,0 +1,90 @@
+"""``RequestContextInterceptor``: the gRPC surface's entry into a request's observability context.
+
+For every method it binds the request id (``x-request-id`` metadata when sane, else a new one) around
+the handler, and returns it in the call's trailing metadata, which gRPC sends with the status, so the
+caller gets it for errors as well as answers. A stream is one call: its requests share one id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from service.observability.request_ids import (
+    REQUEST_ID_METADATA,
+    accept_request_id,
+    bind_request_id,
+    unbind_request_id,
+)
+
+
+class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps each method's handler so that it runs with the call's request id bound."""
+
+    def __init__(self) -> None:
+        # Wrapped once per method: the per-call cost is a dict hit, as in the error interceptor.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = _wrap(handler)
+        return wrapped
+
+
+def _bind(context: grpc.aio.ServicerContext) -> Any:
+    offered = None
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_METADATA:
+            offered = value
+            break
+    request_id = accept_request_id(offered)
+    context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+    return bind_request_id(request_id)
+
+
+def _wrap(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    serdes = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary), **serdes)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream), **serdes)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream), **serdes)
+    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary), **serdes)
+
+
+def _unary(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]) -> Any:
+    async def bound(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = _bind(context)
+        try:
+            return await behaviour(request, context)
+        finally:
+            unbind_request_id(token)
+
+    return bound
+
+
+def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]) -> Any:
+    async def bound(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        token = _bind(context)
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        finally:
+            unbind_request_id(token)
+
+    return bound
