@@ -51,6 +51,21 @@ class BatchingSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """Confidence and drift metrics per model version (``service.observability.prediction_metrics``)."""
+
+    drift_window: int = Field(
+        default=1000, gt=0, le=1_000_000, description="Predictions per version in the class-share window."
+    )
+    low_confidence_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Top-1 probability under which an answer counts as low-confidence, for versions whose spec"
+        " sets no min_confidence of its own.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -85,6 +100,7 @@ class Settings(BaseSettings):
 
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")

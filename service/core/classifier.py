@@ -40,6 +40,7 @@ from service.errors import (
     VersionNotFound,
 )
 from service.metrics import Metrics
+from service.observability.observer import ClassificationObserver
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,12 @@ class Classifier:
         self._input_limits = settings.limits.input_limits()
         self._pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
         self._checked: set[tuple[str, int]] = set()
+        self._observer = ClassificationObserver(settings, metrics)
 
     def close(self) -> None:
         """Release the preprocessing threads (after in-flight requests have finished)."""
         self._pool.shutdown(wait=True)
+        self._observer.close()
 
     # -- classify -----------------------------------------------------------------------------------
 
@@ -76,7 +79,7 @@ class Classifier:
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
             try:
-                return await self._classify_with(call, version, deadline)
+                return await self._classify_with(call, version, deadline, started)
             except ModelNotReady:
                 # An unpinned request can race a version swap: the version it resolved may retire before its
                 # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
@@ -85,7 +88,7 @@ class Classifier:
                 retired, version = version, await self.resolve_version(call.model, None, None)
                 if version == retired:
                     raise
-                return await self._classify_with(call, version, deadline)
+                return await self._classify_with(call, version, deadline, started)
         except ServiceError as exc:
             status = type(exc).__name__
             raise
@@ -95,7 +98,9 @@ class Classifier:
         finally:
             self._observe("total", started, call, version, status)
 
-    async def _classify_with(self, call: ClassifyCall, version: int, deadline: float) -> ClassifyResponse:
+    async def _classify_with(
+        self, call: ClassifyCall, version: int, deadline: float, started: float
+    ) -> ClassifyResponse:
         spec = await self.backend.get_spec(call.model, version)
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
 
@@ -106,7 +111,10 @@ class Classifier:
         t0 = time.perf_counter()
         probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
         self._observe("backend", t0, call, version, "ok")
-        return self._answer(call.model, version, spec, probabilities, top_k)
+        response = self._answer(call.model, version, spec, probabilities, top_k)
+        # The one observation point of every answered request, whatever surface it came from.
+        self._observer.classified(call, version, spec, probabilities, response, time.perf_counter() - started)
+        return response
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
