@@ -66,6 +66,22 @@ class MonitoringSettings(BaseModel):
     )
 
 
+class PredictionLogSettings(BaseModel):
+    """The JSON-lines log of answered predictions (``service.observability.prediction_log``); off without a path."""
+
+    path: Path | None = Field(default=None, description="The log file; rotated files get .1, .2 ... None: off.")
+    sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of requests logged (decided per request).")
+    max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Size at which the file is rotated.")
+    backup_count: int = Field(default=5, ge=1, description="Rotated files kept; older ones are deleted.")
+    queue_size: int = Field(
+        default=1024, gt=0, description="Requests waiting for the writer thread; when full, records are dropped."
+    )
+    raw_inputs: bool = Field(default=False, description="Also store each raw input (text, or base64 of bytes).")
+    raw_max_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Raw inputs larger than this are never stored (their hash still is)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -101,6 +117,7 @@ class Settings(BaseSettings):
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")
