@@ -235,6 +235,7 @@ class Classifier:
                     continue
                 self._checked.add((name, version))
             report[name] = "ready"
+        self._observer.readiness_checked(report, "ready")
         return report
 
     # -- helpers ------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def create_grpc_server(
     limit = settings.grpc_max_message_bytes
     server = grpc.aio.server(
         # The request context is outermost, so the error interceptor's log lines carry the request id.
-        interceptors=[RequestContextInterceptor(), ErrorInterceptor()],
+        interceptors=[RequestContextInterceptor(classifier.metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),

@@ -2,14 +2,16 @@
 
 Outermost ASGI middleware: it binds the request id (``X-Request-ID`` when sane, else a new one) before
 anything else runs, so error bodies and log lines of every inner layer see it, and adds the id to the
-answer's headers.
+answer's headers, and counts the answer's status in ``classifier_requests_total{surface="rest"}``.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.metrics import Metrics
 from service.observability.request_ids import accept_request_id, bind_request_id, unbind_request_id
+from service.observability.request_metrics import RequestMetrics
 
 _HEADER_KEY = b"x-request-id"
 
@@ -17,8 +19,9 @@ _HEADER_KEY = b"x-request-id"
 class RequestContextMiddleware:
     """Binds a request id for each HTTP request and echoes it in the ``X-Request-ID`` response header."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self._counts = RequestMetrics.of(metrics.registry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,9 +34,12 @@ class RequestContextMiddleware:
                 break
         request_id = accept_request_id(offered)
         echoed = (_HEADER_KEY, request_id.encode("ascii"))
+        status = 500  # if nothing is sent, the server answers 500 (or cuts the connection)
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
@@ -42,3 +48,4 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             unbind_request_id(token)
+            self._counts.count("rest", str(status))

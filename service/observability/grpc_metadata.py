@@ -2,7 +2,8 @@
 
 For every method it binds the request id (``x-request-id`` metadata when sane, else a new one) around
 the handler, and returns it in the call's trailing metadata, which gRPC sends with the status, so the
-caller gets it for errors as well as answers. A stream is one call: its requests share one id.
+caller gets it for errors as well as answers. A stream is one call: its requests share one id. Each call's
+final status code is counted in ``classifier_requests_total{surface="grpc"}``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from typing import Any
 
 import grpc
 
+from service.metrics import Metrics
 from service.observability.request_ids import (
     REQUEST_ID_METADATA,
     accept_request_id,
     bind_request_id,
     unbind_request_id,
 )
+from service.observability.request_metrics import RequestMetrics
 
 
 class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps each method's handler so that it runs with the call's request id bound."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         # Wrapped once per method: the per-call cost is a dict hit, as in the error interceptor.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._counts = RequestMetrics.of(metrics.registry)
 
     async def intercept_service(
         self,
@@ -38,7 +42,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
             handler = await continuation(handler_call_details)
             if handler is None:
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler)
+            wrapped = self._wrapped[method] = _wrap(handler, self._counts)
         return wrapped
 
 
@@ -53,38 +57,51 @@ def _bind(context: grpc.aio.ServicerContext) -> Any:
     return bind_request_id(request_id)
 
 
-def _wrap(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool) -> None:
+    unbind_request_id(token)
+    code = context.code()  # set by an abort; None when the handler returned normally
+    if code is None:
+        code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    counts.count("grpc", code.name if isinstance(code, grpc.StatusCode) else str(code))
+
+
+def _wrap(handler: grpc.RpcMethodHandler, counts: RequestMetrics) -> grpc.RpcMethodHandler:
     serdes = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary), **serdes)
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, counts), **serdes)
     if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream), **serdes)
+        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, counts), **serdes)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream), **serdes)
-    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary), **serdes)
+        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, counts), **serdes)
+    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, counts), **serdes)
 
 
-def _unary(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]) -> Any:
+def _unary(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], counts: RequestMetrics) -> Any:
     async def bound(request: Any, context: grpc.aio.ServicerContext) -> Any:
         token = _bind(context)
+        failed = True
         try:
-            return await behaviour(request, context)
+            response = await behaviour(request, context)
+            failed = False
+            return response
         finally:
-            unbind_request_id(token)
+            _finish(context, token, counts, failed)
 
     return bound
 
 
-def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]) -> Any:
+def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]], counts: RequestMetrics) -> Any:
     async def bound(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         token = _bind(context)
+        failed = True
         try:
             async for response in behaviour(request, context):
                 yield response
+            failed = False
         finally:
-            unbind_request_id(token)
+            _finish(context, token, counts, failed)
 
     return bound

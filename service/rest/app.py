@@ -45,5 +45,5 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
     # Outermost of all: the request id is bound before any layer can log or answer an error.
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
