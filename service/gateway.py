@@ -28,6 +28,7 @@ from service.grpc import GrpcSurface, create_grpc_server
 from service.heap import freeze_after_loads
 from service.metrics import Metrics
 from service.observability.logging_setup import configure_logging
+from service.observability.tracing import disable_tracing, enable_tracing
 from service.rest.app import create_app
 from service.rest.server import RestServer
 from service.settings import Settings
@@ -108,6 +109,8 @@ class Gateway:
         """Start the backend, build the core and surfaces, and serve. Models may still be loading."""
         settings = self.settings
         log.info("backend '%s': starting (model repository %s)", settings.backend, settings.models_dir)
+        if settings.tracing.enabled:
+            enable_tracing()
         self._backend = create_backend(settings, self.metrics)
         try:
             await self._backend.start()
@@ -150,6 +153,8 @@ class Gateway:
         if self._classifier is not None:
             await asyncio.to_thread(self._classifier.close)
             self._classifier = None
+        if self.settings.tracing.enabled:
+            await asyncio.to_thread(disable_tracing)  # exports the spans still buffered
         log.info("gateway: stopped")
 
     def force_stop(self) -> None:

@@ -82,6 +82,13 @@ class PredictionLogSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing (``service.observability.tracing``); exporter, sampler and service name come from
+    the standard ``OTEL_*`` variables."""
+
+    enabled: bool = Field(default=False, description="Make spans per request and export them over OTLP.")
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -118,6 +125,7 @@ class Settings(BaseSettings):
     limits: RequestLimits = Field(default_factory=RequestLimits)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")

@@ -40,6 +40,7 @@ from service.errors import (
     VersionNotFound,
 )
 from service.metrics import Metrics
+from service.observability import tracing
 from service.observability.observer import ClassificationObserver
 from service.settings import Settings
 
@@ -69,6 +70,7 @@ class Classifier:
     async def classify(self, call: ClassifyCall) -> ClassifyResponse:
         """Classify every input of ``call`` with one model version; answers are in input order."""
         started = time.perf_counter()
+        tracing.parsed()
         deadline = time.monotonic() + (call.timeout_s or self.settings.request_timeout_s)
         version: int | None = None
         status = "ok"
@@ -97,6 +99,7 @@ class Classifier:
             raise
         finally:
             self._observe("total", started, call, version, status)
+            tracing.annotate(status, model=call.model, version=version, instances=len(call.inputs))
 
     async def _classify_with(
         self, call: ClassifyCall, version: int, deadline: float, started: float
@@ -105,7 +108,8 @@ class Classifier:
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
 
         t0 = time.perf_counter()
-        batch = await self._within(deadline, self._preprocess(call.inputs, spec))
+        with tracing.span("preprocess"):
+            batch = await self._within(deadline, self._preprocess(call.inputs, spec))
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()

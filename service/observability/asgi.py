@@ -2,18 +2,22 @@
 
 Outermost ASGI middleware: it binds the request id (``X-Request-ID`` when sane, else a new one) before
 anything else runs, so error bodies and log lines of every inner layer see it, and adds the id to the
-answer's headers, and counts the answer's status in ``classifier_requests_total{surface="rest"}``.
+answer's headers, and counts the answer's status in ``classifier_requests_total{surface="rest"}``. With
+tracing on it opens the request's SERVER span, child of the caller's ``traceparent`` header when valid.
 """
 
 from __future__ import annotations
 
+from opentelemetry.trace import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
+from service.observability import tracing
 from service.observability.request_ids import accept_request_id, bind_request_id, unbind_request_id
 from service.observability.request_metrics import RequestMetrics
 
 _HEADER_KEY = b"x-request-id"
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
 class RequestContextMiddleware:
@@ -45,7 +49,19 @@ class RequestContextMiddleware:
 
         token = bind_request_id(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            if not tracing.tracing_enabled():
+                await self.app(scope, receive, send_with_id)
+                return
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS}
+            method, path = scope.get("method", ""), scope.get("path", "")
+            attributes = {"http.request.method": method, "url.path": path, "classifier.request_id": request_id}
+            with tracing.server_span(f"{method} {path}", carrier, **attributes) as span:
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
         finally:
             unbind_request_id(token)
             self._counts.count("rest", str(status))

@@ -3,7 +3,8 @@
 For every method it binds the request id (``x-request-id`` metadata when sane, else a new one) around
 the handler, and returns it in the call's trailing metadata, which gRPC sends with the status, so the
 caller gets it for errors as well as answers. A stream is one call: its requests share one id. Each call's
-final status code is counted in ``classifier_requests_total{surface="grpc"}``.
+final status code is counted in ``classifier_requests_total{surface="grpc"}``. With tracing on, each call
+gets a SERVER span, child of the caller's ``traceparent`` metadata when valid.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import grpc
 
 from service.metrics import Metrics
+from service.observability import tracing
 from service.observability.request_ids import (
     REQUEST_ID_METADATA,
     accept_request_id,
@@ -42,7 +44,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
             handler = await continuation(handler_call_details)
             if handler is None:
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler, self._counts)
+            wrapped = self._wrapped[method] = _wrap(handler, self._counts, method)
         return wrapped
 
 
@@ -57,51 +59,67 @@ def _bind(context: grpc.aio.ServicerContext) -> Any:
     return bind_request_id(request_id)
 
 
-def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool) -> None:
+def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool, span: Any) -> None:
     unbind_request_id(token)
     code = context.code()  # set by an abort; None when the handler returned normally
     if code is None:
         code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
-    counts.count("grpc", code.name if isinstance(code, grpc.StatusCode) else str(code))
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    counts.count("grpc", name)
+    if span is not None:
+        span.set_attribute("rpc.grpc.status_code", name)
 
 
-def _wrap(handler: grpc.RpcMethodHandler, counts: RequestMetrics) -> grpc.RpcMethodHandler:
+def _server_span(context: grpc.aio.ServicerContext, method: str) -> Any:
+    if not tracing.tracing_enabled():
+        return tracing.NO_SPAN
+    carrier = {key: value for key, value in context.invocation_metadata() or () if key in ("traceparent", "tracestate")}
+    return tracing.server_span(method, carrier, **{"rpc.system": "grpc", "rpc.method": method})
+
+
+def _wrap(handler: grpc.RpcMethodHandler, counts: RequestMetrics, method: str) -> grpc.RpcMethodHandler:
     serdes = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, counts), **serdes)
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, counts, method), **serdes)
     if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, counts), **serdes)
+        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, counts, method), **serdes)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, counts), **serdes)
-    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, counts), **serdes)
+        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, counts, method), **serdes)
+    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, counts, method), **serdes)
 
 
-def _unary(behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], counts: RequestMetrics) -> Any:
+def _unary(
+    behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], counts: RequestMetrics, method: str
+) -> Any:
     async def bound(request: Any, context: grpc.aio.ServicerContext) -> Any:
         token = _bind(context)
         failed = True
-        try:
-            response = await behaviour(request, context)
-            failed = False
-            return response
-        finally:
-            _finish(context, token, counts, failed)
+        with _server_span(context, method) as span:
+            try:
+                response = await behaviour(request, context)
+                failed = False
+                return response
+            finally:
+                _finish(context, token, counts, failed, span)
 
     return bound
 
 
-def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]], counts: RequestMetrics) -> Any:
+def _streaming(
+    behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]], counts: RequestMetrics, method: str
+) -> Any:
     async def bound(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         token = _bind(context)
         failed = True
-        try:
-            async for response in behaviour(request, context):
-                yield response
-            failed = False
-        finally:
-            _finish(context, token, counts, failed)
+        with _server_span(context, method) as span:
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+                failed = False
+            finally:
+                _finish(context, token, counts, failed, span)
 
     return bound
