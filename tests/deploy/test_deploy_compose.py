@@ -89,7 +89,7 @@ def test_profiles_hold_trainer_loadtest_and_monitoring(gpu_config):
     assert services["trainer"]["profiles"] == ["trainer"]
     assert services["locust-master"]["profiles"] == services["locust-worker"]["profiles"] == ["loadtest"]
     assert "loadtest/locustfile.py" in services["locust-master"]["command"]
-    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
     for name in ("tfserving", "gateway", "serving-config"):
         assert "profiles" not in services[name]
 
