@@ -108,16 +108,19 @@ def _unary(
     return bound
 
 
-def _streaming(
-    behaviour: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]], counts: RequestMetrics, method: str
-) -> Any:
+def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], Any], counts: RequestMetrics, method: str) -> Any:
     async def bound(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         token = _bind(context)
         failed = True
         with _server_span(context, method) as span:
             try:
-                async for response in behaviour(request, context):
-                    yield response
+                answers = behaviour(request, context)
+                if hasattr(answers, "__aiter__"):
+                    async for response in answers:
+                        yield response
+                else:
+                    # A coroutine that writes its answers with context.write (the health service's Watch).
+                    await answers
                 failed = False
             finally:
                 _finish(context, token, counts, failed, span)
