@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent import futures
 from pathlib import Path
@@ -63,6 +64,8 @@ def _run(tree: Path, env: dict[str, str], text: str, model: str, requests: int, 
                 url = match.group(1)
                 break
         assert url, "the gateway did not start"
+        # Keep reading its log so that a full pipe never stalls it.
+        threading.Thread(target=lambda: [None for _ in process.stderr or ()], daemon=True).start()
         body = {"instances": [{"text": text}]}
         with httpx.Client(base_url=url, timeout=60) as client:
             while client.get("/readyz").status_code != 200:
@@ -103,7 +106,6 @@ def main() -> int:
         "CLASSIFIER_MODELS": f'["{args.model}"]',
         "CLASSIFIER_PORT": "0",
         "CLASSIFIER_GRPC_ENABLED": "false",
-        "CLASSIFIER_LOG_LEVEL": "warning",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     configs: dict[str, tuple[Path, dict[str, str]]] = {}
