@@ -156,11 +156,27 @@ class ModelSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     labels: tuple[str, ...] = Field(min_length=2)
     features: FeatureSpec
+    class_baseline: tuple[float, ...] | None = Field(
+        default=None,
+        description="Share of each label, in label order, among the predictions of the held-out evaluation:"
+        " the distribution live predictions are compared with for drift. None in versions exported before it"
+        " existed (they report no drift).",
+    )
 
     @field_validator("labels")
     @classmethod
     def _unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
         return _unique(labels, "labels")
+
+    @model_validator(mode="after")
+    def _baseline_matches_labels(self) -> ModelSpec:
+        baseline = self.class_baseline
+        if baseline is not None:
+            if len(baseline) != len(self.labels):
+                raise ValueError("class_baseline needs one share per label")
+            if min(baseline) < 0 or abs(sum(baseline) - 1.0) > 1e-6:
+                raise ValueError("class_baseline must be non-negative shares summing to 1")
+        return self
 
     @model_validator(mode="wrap")
     @classmethod
@@ -177,11 +193,21 @@ class ModelSpec(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def content_hash(self) -> str:
-        return _hash_of(self.model_dump(mode="json", exclude={"content_hash"}))
+        content = self.model_dump(mode="json", exclude={"content_hash"})
+        if content.get("class_baseline") is None:
+            # Specs from before the baseline existed keep the hash they were exported with.
+            content.pop("class_baseline", None)
+        return _hash_of(content)
 
     @property
     def modality(self) -> Modality:
         return self.features.modality
+
+    def with_class_baseline(self, shares: tuple[float, ...]) -> ModelSpec:
+        """This spec with ``class_baseline`` set (a new, re-hashed spec; specs are frozen)."""
+        content = self.model_dump(exclude={"content_hash"})
+        content["class_baseline"] = tuple(shares)
+        return ModelSpec.model_validate(content)
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng sox docker-compose chromium chromium-driver)
+# prometheus: promtool and a real server for tests/deploy/test_prometheus.py (its own service is not wanted).
+APT_PACKAGES=(espeak-ng sox docker-compose chromium chromium-driver prometheus)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,6 +17,11 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the Prometheus service on install where an init system runs; the tests start their own.
+  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    $SUDO systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+    $SUDO service prometheus stop >/dev/null 2>&1 || true
+  fi
 fi
 
 PYTHON=${PYTHON:-python3.11}

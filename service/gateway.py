@@ -26,6 +26,8 @@ from service.core.classifier import Classifier
 from service.grpc import GrpcSurface, create_grpc_server
 from service.heap import freeze_after_loads
 from service.metrics import Metrics
+from service.observability.logging_setup import configure_logging
+from service.observability.tracing import disable_tracing, enable_tracing
 from service.rest.app import create_app
 from service.rest.server import RestServer
 from service.settings import Settings
@@ -105,6 +107,8 @@ class Gateway:
         """Start the backend, build the core and surfaces, and serve. Models may still be loading."""
         settings = self.settings
         log.info("backend '%s': starting (model repository %s)", settings.backend, settings.models_dir)
+        if settings.tracing.enabled:
+            enable_tracing()
         self._backend = create_backend(settings, self.metrics)
         try:
             await self._backend.start()
@@ -145,6 +149,8 @@ class Gateway:
         if self._classifier is not None:
             await asyncio.to_thread(self._classifier.close)
             self._classifier = None
+        if self.settings.tracing.enabled:
+            await asyncio.to_thread(disable_tracing)  # exports the spans still buffered
         log.info("gateway: stopped")
 
     def force_stop(self) -> None:
@@ -199,16 +205,6 @@ async def serve(settings: Settings) -> None:
             loop.remove_signal_handler(signum)
 
 
-def configure_logging(level: str) -> None:
-    """One line per event on stderr, for the gateway and the libraries it runs."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-
-
 def main() -> int:
     """Entry point of ``python -m service``: settings from the environment, serve, exit 0 on a clean stop."""
     # TensorFlow's C++ start-up chatter drowns the gateway's own log unless it is told otherwise first.
@@ -218,7 +214,7 @@ def main() -> int:
     except ValidationError as exc:
         print(f"classifier-gateway: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     log.info(
         "settings: backend=%s models_dir=%s models=%s REST %s:%d",
         settings.backend,

@@ -49,6 +49,44 @@ class BatchingSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """Confidence and drift metrics per model version (``service.observability.prediction_metrics``)."""
+
+    drift_window: int = Field(
+        default=1000, gt=0, le=1_000_000, description="Predictions per version in the class-share window."
+    )
+    low_confidence_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Top-1 probability under which an answer counts as low-confidence, for versions whose spec"
+        " sets no min_confidence of its own.",
+    )
+
+
+class PredictionLogSettings(BaseModel):
+    """The JSON-lines log of answered predictions (``service.observability.prediction_log``); off without a path."""
+
+    path: Path | None = Field(default=None, description="The log file; rotated files get .1, .2 ... None: off.")
+    sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of requests logged (decided per request).")
+    max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Size at which the file is rotated.")
+    backup_count: int = Field(default=5, ge=1, description="Rotated files kept; older ones are deleted.")
+    queue_size: int = Field(
+        default=1024, gt=0, description="Requests waiting for the writer thread; when full, records are dropped."
+    )
+    raw_inputs: bool = Field(default=False, description="Also store each raw input (text, or base64 of bytes).")
+    raw_max_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Raw inputs larger than this are never stored (their hash still is)."
+    )
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing (``service.observability.tracing``); exporter, sampler and service name come from
+    the standard ``OTEL_*`` variables."""
+
+    enabled: bool = Field(default=False, description="Make spans per request and export them over OTLP.")
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -83,6 +121,9 @@ class Settings(BaseSettings):
 
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")
@@ -100,3 +141,7 @@ class Settings(BaseSettings):
         """How long a stopping surface waits for in-flight requests: at most their deadline, plus slack
         for the answer to be written."""
         return math.ceil(self.request_timeout_s) + SHUTDOWN_SLACK_S
+
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or one JSON object per line (with the request id)."
+    )

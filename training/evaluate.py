@@ -41,6 +41,14 @@ class Evaluation(BaseModel):
         description="Row = true label, column = predicted label, in the order of ``labels``."
     )
 
+    def predicted_shares(self) -> tuple[float, ...]:
+        """Share of each label among the predictions, in label order (the spec's drift baseline)."""
+        columns = np.asarray(self.confusion_matrix, dtype=np.float64).sum(axis=0)
+        total = columns.sum()
+        if total == 0:
+            return tuple(1.0 / len(self.labels) for _ in self.labels)
+        return tuple(float(v) for v in columns / total)
+
 
 def evaluate_predictions(
     y_true: npt.ArrayLike,

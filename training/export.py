@@ -149,8 +149,11 @@ def export_version(
     """Export ``model`` as the next version of ``models_dir/spec.name`` and return its folder.
 
     ``warmup_inputs`` are a few preprocessed samples (``[N, *input_shape]``) for the warm-up
-    file. ``evaluation`` goes to ``evaluation.json`` and is drawn as the confusion matrix PNG.
+    file. ``evaluation`` goes to ``evaluation.json`` and is drawn as the confusion matrix PNG; its
+    predicted class shares become the spec's ``class_baseline`` (the drift baseline) unless it has one.
     """
+    if evaluation is not None and spec.class_baseline is None:
+        spec = spec.with_class_baseline(evaluation.predicted_shares())
     model_dir = Path(models_dir) / spec.name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=model_dir))

@@ -91,6 +91,8 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
     scored = arrays[held_out]
     evaluation = evaluate_predictions(scored.y, predict(model, scored.x), spec.labels, split=held_out)
     logger.info("%s: %s accuracy %.4f", job.name, held_out, evaluation.accuracy)
+    # The version carries its held-out class distribution, the gateway's drift baseline.
+    spec = spec.with_class_baseline(evaluation.predicted_shares())
 
     warmup = scored.x if len(scored.x) else arrays["train"].x
     version_dir = export_version(model, spec, job.models_dir, warmup_inputs=warmup[:4], evaluation=evaluation)

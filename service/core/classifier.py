@@ -41,6 +41,8 @@ from service.errors import (
     ServiceError,
 )
 from service.metrics import Metrics
+from service.observability import tracing
+from service.observability.observer import ClassificationObserver
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,16 +59,19 @@ class Classifier:
         self._input_limits = settings.limits.input_limits()
         self._pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
         self._checked: set[tuple[str, int]] = set()
+        self._observer = ClassificationObserver(settings, metrics)
 
     def close(self) -> None:
         """Release the preprocessing threads (after in-flight requests have finished)."""
         self._pool.shutdown(wait=True)
+        self._observer.close()
 
     # -- classify -----------------------------------------------------------------------------------
 
     async def classify(self, call: ClassifyCall) -> ClassifyResponse:
         """Classify every input of ``call`` with one model version; answers are in input order."""
         started = time.perf_counter()
+        tracing.parsed()
         deadline = time.monotonic() + (call.timeout_s or self.settings.request_timeout_s)
         version: int | None = None
         status = "ok"
@@ -77,7 +82,7 @@ class Classifier:
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
             try:
-                return await self._classify_with(call, version, deadline)
+                return await self._classify_with(call, version, deadline, started)
             except ModelNotReady:
                 # An unpinned request can race a version swap: the version it resolved may retire before its
                 # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
@@ -86,7 +91,7 @@ class Classifier:
                 retired, version = version, await self.resolve_version(call.model, None, None)
                 if version == retired:
                     raise
-                return await self._classify_with(call, version, deadline)
+                return await self._classify_with(call, version, deadline, started)
         except ServiceError as exc:
             status = type(exc).__name__
             raise
@@ -95,19 +100,26 @@ class Classifier:
             raise
         finally:
             self._observe("total", started, call, version, status)
+            tracing.annotate(status, model=call.model, version=version, instances=len(call.inputs))
 
-    async def _classify_with(self, call: ClassifyCall, version: int, deadline: float) -> ClassifyResponse:
+    async def _classify_with(
+        self, call: ClassifyCall, version: int, deadline: float, started: float
+    ) -> ClassifyResponse:
         spec = await self.backend.get_spec(call.model, version)
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
 
         t0 = time.perf_counter()
-        batch = await self._within(deadline, self._preprocess(call.inputs, spec, call.adapt_input))
+        with tracing.span("preprocess"):
+            batch = await self._within(deadline, self._preprocess(call.inputs, spec, call.adapt_input))
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
         probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
         self._observe("backend", t0, call, version, "ok")
-        return self._ranked_response(call.model, version, spec, probabilities, top_k)
+        response = self._ranked_response(call.model, version, spec, probabilities, top_k)
+        # The one observation point of every answered request, whatever surface it came from.
+        self._observer.classified(call, version, spec, probabilities, response, time.perf_counter() - started)
+        return response
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
@@ -210,7 +222,9 @@ class Classifier:
                     continue
                 self._checked.add((name, version))
             report[name] = READY
-        return Readiness(report)
+        readiness = Readiness(report)
+        self._observer.readiness_checked(readiness)
+        return readiness
 
     # -- helpers ------------------------------------------------------------------------------------
 

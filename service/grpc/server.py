@@ -23,6 +23,7 @@ from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
 from service.grpc.reflection_pool import merged_pool
 from service.grpc.servicer import ClassifierServicer
+from service.observability.grpc_metadata import RequestContextInterceptor
 from service.settings import Settings
 from service.v2.dataplane import V2DataPlane
 from service.v2.grpc_servicer import InferenceServicer
@@ -81,7 +82,8 @@ def create_grpc_server(
     """
     limit = settings.grpc_max_message_bytes
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        # The request context is outermost, so the error interceptor's log lines carry the request id.
+        interceptors=[RequestContextInterceptor(classifier.metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),

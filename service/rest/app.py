@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from service.core.classifier import Classifier
 from service.metrics import Metrics
+from service.observability.asgi import RequestContextMiddleware
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
@@ -45,4 +46,6 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     app.add_middleware(ErrorBoundaryMiddleware)
     # Outermost: V2 answers every problem on a /v2 path, whoever raised it, in V2's {"error": ...} body.
     app.add_middleware(V2ErrorBodyMiddleware)
+    # Outermost of all: the request id is bound before any layer can log or answer an error.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

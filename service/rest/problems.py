@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Overloaded, SchemaViolation, ServiceError, Unavailable, is_internal
+from service.observability.request_ids import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong with this request.")
     instance: str = Field(description="The request path the problem occurred on.")
     errors: list[FieldError] | None = Field(default=None, description="With 422: each schema violation.")
+    request_id: str | None = Field(default=None, description="The request's id, as in the X-Request-ID header.")
 
 
 def problem_response(
@@ -71,6 +73,9 @@ def problem_response(
     }
     for key, value in (extensions or {}).items():
         body.setdefault(key, value)
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     retry = status in (Overloaded.http_status, Unavailable.http_status)
     headers = {"Retry-After": str(RETRY_AFTER_S)} if retry else None
     # default=str: extensions come from error constructors and may hold paths or numpy scalars.

@@ -89,13 +89,13 @@ def test_profiles_hold_trainer_loadtest_and_monitoring(gpu_config):
     assert services["trainer"]["profiles"] == ["trainer"]
     assert services["locust-master"]["profiles"] == services["locust-worker"]["profiles"] == ["loadtest"]
     assert "loadtest/locustfile.py" in services["locust-master"]["command"]
-    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
     for name in ("tfserving", "gateway", "serving-config"):
         assert "profiles" not in services[name]
 
 
 def test_prometheus_scrapes_gateway_and_tf_serving():
-    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8000"]
     assert jobs["gateway"]["metrics_path"] == "/metrics"

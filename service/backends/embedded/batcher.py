@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import DeadlineExceeded, InternalError, ModelNotReady, Overloaded, ServiceError
+from service.observability import tracing
 from service.settings import BatchingSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class _Request:
     future: asyncio.Future[np.ndarray]
     enqueued: float
     queued: bool = True
+    # time.monotonic() when its model call started and ended, and that call's rows (for the request's trace)
+    call_started: float = 0.0
+    call_ended: float = 0.0
+    call_rows: int = 0
 
 
 class Batcher:
@@ -102,6 +108,7 @@ class Batcher:
             raise DeadlineExceeded("the request's deadline passed before it was queued")
         loop = asyncio.get_running_loop()
         now = loop.time()
+        traced_at = time.monotonic()
         requests = []
         for start in range(0, count, self._max_rows):
             request = _Request(rows[start : start + self._max_rows], loop.create_future(), now)
@@ -121,6 +128,15 @@ class Batcher:
                     request.future.cancel()  # the caller went away: free its place in the queue
                 elif not request.future.cancelled():
                     request.future.exception()  # retrieved: the first failure was raised already
+        if tracing.tracing_enabled():
+            for request in requests:
+                tracing.record_span("queue wait", traced_at, request.call_started)
+                tracing.record_span(
+                    "model call",
+                    request.call_started,
+                    request.call_ended,
+                    **{"classifier.batch_rows": request.call_rows},
+                )
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     async def close(self) -> None:
@@ -204,9 +220,14 @@ class Batcher:
         loop = asyncio.get_running_loop()
         try:
             parts = [request.rows for request in batch]
+            rows = sum(len(part) for part in parts)
             if self._on_batch is not None:
-                self._on_batch(sum(len(part) for part in parts))
+                self._on_batch(rows)
+            started = time.monotonic()
             output = await loop.run_in_executor(self._executor, self._run_batch, parts)
+            ended = time.monotonic()
+            for request in batch:
+                request.call_started, request.call_ended, request.call_rows = started, ended, rows
         except Exception as exc:
             error = exc if isinstance(exc, ServiceError) else InternalError("the model call failed")
             if error is not exc:

@@ -18,6 +18,7 @@ from typing import TypeVar, cast
 import grpc
 from classifier_client.retry import RetryPolicy
 from google.protobuf.message import Message
+from opentelemetry.trace import SpanKind
 
 from service.errors import (
     BackendUnavailable,
@@ -29,6 +30,7 @@ from service.errors import (
     ServiceError,
     VersionNotFound,
 )
+from service.observability import tracing
 from service.settings import Settings
 from service.tfserving_wire import GET_MODEL_STATUS_METHOD, PREDICT_METHOD
 from service.tfserving_wire.get_model_status_pb2 import GetModelStatusRequest, GetModelStatusResponse
@@ -89,7 +91,17 @@ class TFServingClient:
 
     async def predict(self, request: PredictRequest, *, timeout: float | None) -> PredictResponse:
         """One Predict call; ``timeout`` is what is left of the caller's deadline (None: no deadline)."""
-        return await self._call(PREDICT_METHOD, request, PredictResponse.FromString, timeout, request.model_spec)
+        with tracing.span("TF Serving Predict", SpanKind.CLIENT) as span:
+            if span is not None:
+                span.set_attributes(
+                    {
+                        "rpc.system": "grpc",
+                        "rpc.method": PREDICT_METHOD,
+                        "classifier.model": request.model_spec.name,
+                        "classifier.version": request.model_spec.version.value,
+                    }
+                )
+            return await self._call(PREDICT_METHOD, request, PredictResponse.FromString, timeout, request.model_spec)
 
     async def get_model_status(self, request: GetModelStatusRequest, *, timeout: float) -> GetModelStatusResponse:
         """One GetModelStatus call."""
@@ -114,7 +126,10 @@ class TFServingClient:
         call = self._channel.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
         while True:
             try:
-                return await call(request, timeout=attempts.left())  # type: ignore[no-any-return]
+                # The trace goes on inside TF Serving (or whatever serves its API) when it reads traceparent.
+                return await call(  # type: ignore[no-any-return]
+                    request, timeout=attempts.left(), metadata=tracing.outgoing_metadata()
+                )
             except grpc.aio.AioRpcError as exc:
                 pause = attempts.pause_after(exc.code())
                 if pause is None:

@@ -1,0 +1,128 @@
+"""``RequestContextInterceptor``: the gRPC surface's entry into a request's observability context.
+
+For every method it binds the request id (``x-request-id`` metadata when sane, else a new one) around
+the handler, and returns it in the call's trailing metadata, which gRPC sends with the status, so the
+caller gets it for errors as well as answers. A stream is one call: its requests share one id. Each call's
+final status code is counted in ``classifier_requests_total{surface="grpc"}``. With tracing on, each call
+gets a SERVER span, child of the caller's ``traceparent`` metadata when valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from service.metrics import Metrics
+from service.observability import tracing
+from service.observability.request_ids import (
+    REQUEST_ID_METADATA,
+    accept_request_id,
+    bind_request_id,
+    unbind_request_id,
+)
+from service.observability.request_metrics import RequestMetrics
+
+
+class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps each method's handler so that it runs with the call's request id bound."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        # Wrapped once per method: the per-call cost is a dict hit, as in the error interceptor.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._counts = RequestMetrics.of(metrics.registry)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = _wrap(handler, self._counts, method)
+        return wrapped
+
+
+def _bind(context: grpc.aio.ServicerContext) -> Any:
+    offered = None
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_METADATA:
+            offered = value
+            break
+    request_id = accept_request_id(offered)
+    context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
+    return bind_request_id(request_id)
+
+
+def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool, span: Any) -> None:
+    unbind_request_id(token)
+    code = context.code()  # set by an abort; None when the handler returned normally
+    if code is None:
+        code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    counts.count("grpc", name)
+    if span is not None:
+        span.set_attribute("rpc.grpc.status_code", name)
+
+
+def _server_span(context: grpc.aio.ServicerContext, method: str) -> Any:
+    if not tracing.tracing_enabled():
+        return tracing.NO_SPAN
+    carrier = {key: value for key, value in context.invocation_metadata() or () if key in ("traceparent", "tracestate")}
+    return tracing.server_span(method, carrier, **{"rpc.system": "grpc", "rpc.method": method})
+
+
+def _wrap(handler: grpc.RpcMethodHandler, counts: RequestMetrics, method: str) -> grpc.RpcMethodHandler:
+    serdes = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, counts, method), **serdes)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, counts, method), **serdes)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, counts, method), **serdes)
+    return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, counts, method), **serdes)
+
+
+def _unary(
+    behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], counts: RequestMetrics, method: str
+) -> Any:
+    async def bound(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = _bind(context)
+        failed = True
+        with _server_span(context, method) as span:
+            try:
+                response = await behaviour(request, context)
+                failed = False
+                return response
+            finally:
+                _finish(context, token, counts, failed, span)
+
+    return bound
+
+
+def _streaming(behaviour: Callable[[Any, grpc.aio.ServicerContext], Any], counts: RequestMetrics, method: str) -> Any:
+    async def bound(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        token = _bind(context)
+        failed = True
+        with _server_span(context, method) as span:
+            try:
+                answers = behaviour(request, context)
+                if hasattr(answers, "__aiter__"):
+                    async for response in answers:
+                        yield response
+                else:
+                    # A coroutine that writes its answers with context.write (the health service's Watch).
+                    await answers
+                failed = False
+            finally:
+                _finish(context, token, counts, failed, span)
+
+    return bound

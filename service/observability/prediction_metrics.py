@@ -1,0 +1,137 @@
+"""Confidence and drift metrics per model version, recorded from the softmax of every answered request.
+
+Instruments (labels ``model``, ``version``; shares add ``label``):
+
+- ``classifier_prediction_confidence``: histogram of the top-1 probability of each prediction.
+- ``classifier_prediction_entropy``: histogram of each softmax's entropy normalised by ``log(n_labels)``
+  (0: all mass on one label, 1: uniform), comparable across models with different label counts.
+- ``classifier_low_confidence_predictions_total``: predictions whose top-1 probability is below the
+  threshold (the spec's ``min_confidence`` when it has one, else ``monitoring.low_confidence_threshold``).
+- ``classifier_class_share``: share of each label among the version's last N predictions (the window).
+- ``classifier_class_drift``: Jensen-Shannon divergence of that window against the version's baseline
+  (``service.observability.drift``); absent for versions whose spec has no baseline.
+- ``classifier_class_window_predictions``: predictions in the window, so alerts can wait for enough of them.
+
+Shares and drift are computed when Prometheus scrapes (a collector), so a request only appends to a window.
+State is per process; the event loop is the only writer, the scrape reads under a lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections.abc import Iterator
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from features.spec import ModelSpec
+from service.observability.drift import ClassWindow, jensen_shannon
+
+_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PredictionMetrics] = weakref.WeakKeyDictionary()
+
+
+class _VersionState:
+    """One version's window, baseline and pre-bound instrument children."""
+
+    def __init__(self, spec: ModelSpec, window: int, metrics: PredictionMetrics, model: str, version: str) -> None:
+        self.labels = spec.labels
+        self.baseline = spec.class_baseline
+        self.window = ClassWindow(len(spec.labels), window)
+        self.confidence = metrics.confidence.labels(model, version)
+        self.entropy = metrics.entropy.labels(model, version)
+        self.low_confidence = metrics.low_confidence.labels(model, version)
+        self.log_n = math.log(len(spec.labels))
+
+
+class PredictionMetrics(Collector):
+    """Records each answer's softmax; exposes confidence histograms and, at scrape time, shares and drift."""
+
+    def __init__(self, registry: CollectorRegistry, *, window: int) -> None:
+        self._window = window
+        self._lock = threading.Lock()
+        self._versions: dict[tuple[str, int], _VersionState] = {}
+        self.confidence = Histogram(
+            "classifier_prediction_confidence",
+            "Top-1 probability of each prediction.",
+            ["model", "version"],
+            buckets=_SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.entropy = Histogram(
+            "classifier_prediction_entropy",
+            "Entropy of each prediction's probabilities divided by log(number of labels): 0 certain, 1 uniform.",
+            ["model", "version"],
+            buckets=_SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.low_confidence = Counter(
+            "classifier_low_confidence_predictions",
+            "Predictions whose top-1 probability is below the version's confidence threshold.",
+            ["model", "version"],
+            registry=registry,
+        )
+        registry.register(self)
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry, *, window: int) -> PredictionMetrics:
+        """The instance of ``registry`` (one per registry: its series may only be registered once)."""
+        found = _by_registry.get(registry)
+        if found is None:
+            found = _by_registry[registry] = cls(registry, window=window)
+        return found
+
+    def record(self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, threshold: float) -> None:
+        """Observe one answer's rows (``[rows, labels]`` softmax)."""
+        state = self._versions.get((model, version))
+        if state is None:
+            state = _VersionState(spec, self._window, self, model, str(version))
+            with self._lock:
+                self._versions[(model, version)] = state
+        top = probabilities.argmax(axis=1)
+        confidence = probabilities[np.arange(len(top)), top]
+        clipped = np.clip(probabilities, 1e-12, 1.0)
+        entropy = -(probabilities * np.log(clipped)).sum(axis=1) / state.log_n
+        for score, spread in zip(confidence.tolist(), entropy.tolist(), strict=True):
+            state.confidence.observe(score)
+            state.entropy.observe(min(1.0, max(0.0, spread)))
+        low = int((confidence < threshold).sum())
+        if low:
+            state.low_confidence.inc(low)
+        with self._lock:
+            state.window.add(top.tolist())
+
+    def collect(self) -> Iterator[Metric]:
+        """Shares, window sizes and drift of every version seen, computed now."""
+        share = GaugeMetricFamily(
+            "classifier_class_share",
+            "Share of each predicted label among the version's last N predictions (this process).",
+            labels=["model", "version", "label"],
+        )
+        drift = GaugeMetricFamily(
+            "classifier_class_drift",
+            "Jensen-Shannon divergence (bits, 0..1) of the window's label shares against the version's"
+            " held-out baseline.",
+            labels=["model", "version"],
+        )
+        size = GaugeMetricFamily(
+            "classifier_class_window_predictions",
+            "Predictions in the version's sliding window (this process).",
+            labels=["model", "version"],
+        )
+        with self._lock:
+            snapshot = [(key, state, state.window.shares(), len(state.window)) for key, state in self._versions.items()]
+        for (model, version), state, shares, count in snapshot:
+            size.add_metric([model, str(version)], count)
+            for label, value in zip(state.labels, shares.tolist(), strict=True):
+                share.add_metric([model, str(version), label], value)
+            if state.baseline is not None and count:
+                drift.add_metric([model, str(version)], jensen_shannon(shares, state.baseline))
+        yield share
+        yield drift
+        yield size

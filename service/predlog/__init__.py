@@ -1,0 +1,1 @@
+"""``python -m service.predlog``: tools over the prediction log (``service.observability.prediction_log``)."""
