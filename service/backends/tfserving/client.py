@@ -1,9 +1,11 @@
-"""The gRPC client of TF Serving: one ``grpc.aio`` channel, deadlines, bounded retries, error mapping.
+"""The gRPC client of TF Serving: a ``grpc.aio`` channel, deadlines, bounded retries, error mapping.
 
 Calls TF Serving's own method paths with this project's wire messages (``service.tfserving_wire``), so
 nothing here imports TensorFlow. Every call has a deadline; only UNAVAILABLE is retried (the request never
 reached a model: connection refused, server restarting), a few times with jittered exponential backoff and
-never past the deadline. gRPC status codes become ``service.errors`` types in one table.
+never past the deadline; each attempt takes the current channel (``replicas.ReplicaChannels`` follows the
+replica set behind a ``dns:`` target), whose round robin sends a retry to another ready replica. gRPC status
+codes become ``service.errors`` types in one table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 
+from service.backends.tfserving.replicas import ReplicaChannels
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
@@ -68,24 +71,28 @@ def channel_options(settings: Settings) -> list[tuple[str, str | int]]:
 
 
 class TFServingClient:
-    """Predict and GetModelStatus over one reused channel; raises ``service.errors`` types only."""
+    """Predict and GetModelStatus over reused channels; raises ``service.errors`` types only."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._channel: grpc.aio.Channel | None = None
+        self._channels: ReplicaChannels | None = None
 
     def open(self) -> None:
-        """Create the channel (connects lazily, on the first call)."""
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
-                self._settings.tfserving_target, options=channel_options(self._settings)
+        """Create the channel (connects lazily, on the first call); call inside the event loop."""
+        if self._channels is None:
+            self._channels = ReplicaChannels(
+                self._settings.tfserving_target,
+                channel_options(self._settings),
+                resolve_interval_s=self._settings.tfserving_resolve_interval_s,
+                close_grace_s=self._settings.tfserving_timeout_s,
             )
+            self._channels.start()
 
     async def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight get ``grace`` seconds to finish."""
-        if self._channel is not None:
-            channel, self._channel = self._channel, None
-            await channel.close(grace)
+        if self._channels is not None:
+            channels, self._channels = self._channels, None
+            await channels.close(grace)
 
     async def predict(self, request: PredictRequest, *, timeout: float | None) -> PredictResponse:
         """One Predict call; ``timeout`` is what is left of the caller's deadline (None: no deadline)."""
@@ -105,23 +112,27 @@ class TFServingClient:
         timeout: float | None,
         model_spec: ModelSpec,
     ) -> ResponseT:
-        if self._channel is None:
+        if self._channels is None:
             raise BackendUnavailable("the TF Serving client is closed")
+        channels = self._channels
         budget = self._settings.tfserving_timeout_s
         if timeout is not None:
             budget = min(budget, timeout)
         deadline = time.monotonic() + budget
-        call = self._channel.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
         backoff = FIRST_BACKOFF_S
         for attempt in range(1, MAX_ATTEMPTS + 1):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DeadlineExceeded(f"no answer from TF Serving within {budget:.3g}s")
+            # The current channel at each attempt: a retry goes to the replicas known now.
+            call = channels.current.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
             try:
                 return await call(request, timeout=left)  # type: ignore[no-any-return]
             except grpc.aio.AioRpcError as exc:
                 pause = backoff * random.uniform(0.5, 1.5)
                 retry = attempt < MAX_ATTEMPTS and time.monotonic() + pause < deadline
+                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                    channels.wake()  # a replica went away: look the name up again now
                 if exc.code() is grpc.StatusCode.UNAVAILABLE and retry:
                     log.debug("TF Serving unavailable (%s), attempt %d; retrying", exc.details(), attempt)
                     await asyncio.sleep(pause)
