@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench
+.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config k8s-config loadtest bench scaleout-rehearsal
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -38,6 +38,11 @@ tfserving-proto: setup
 tfserving-config: setup
 	$(PY) -m service.tfserving_config --models-dir models
 
+# The same files for Kubernetes: deploy/kubernetes/base/tfserving-config/ (ConfigMap generator), from models/.
+# Commit the result; a test checks the committed files are the generator's output.
+k8s-config: setup
+	$(PY) -m service.tfserving_config --models-dir models --out deploy/kubernetes/base/tfserving-config
+
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -49,3 +54,9 @@ loadtest: models
 # Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke).
 bench: models
 	$(PY) -m loadtest.bench
+
+# Replicas on 127.0.0.2-5 behind a DNS server of its own, 2 gateways, steady load; the replica set changes
+# under load. Prints requests, failures and how fast gateways follow; fails on any failed request (~4 min).
+# The same as a pytest scenario: pytest -m scenario tests/loadtest/test_scaleout_rehearsal.py
+scaleout-rehearsal: setup
+	$(PY) -m loadtest.scaleout

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import socket
 from collections.abc import Sequence
@@ -35,6 +36,9 @@ DEFAULT_PORT = 443
 LOOKUP_TIMEOUT_S = 2.0
 #: Longest wait for a new channel's first ready connection before it is used anyway.
 CONNECT_TIMEOUT_S = 2.0
+
+#: gRPC service config that spreads calls over every address of a channel.
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 ChannelOptions = Sequence[tuple[str, str | int]]
 
@@ -153,6 +157,8 @@ class ReplicaChannels:
 
     async def _switch(self, target: DnsTarget, addresses: tuple[str, ...]) -> None:
         options = [*self._options, ("grpc.default_authority", target.authority)]
+        if not any(key == "grpc.service_config" for key, _ in options):
+            options.append(("grpc.service_config", ROUND_ROBIN))  # spread calls over every address
         channel = grpc.aio.insecure_channel(addresses_target(addresses, target.port), options=options)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
