@@ -278,3 +278,24 @@ def test_probe_script_is_what_the_deployment_runs():
     for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"] == ["bash", "/etc/tfserving-probe/models-available.sh"]
     assert container["livenessProbe"]["tcpSocket"]["port"] == "grpc"
+
+
+# -- the image of the embedded install ----------------------------------------------------------------------
+
+
+def _stages() -> dict[str, str]:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    return dict(re.findall(r"^FROM \S+ AS (\S+)\n(.*?)(?=^FROM |\Z)", dockerfile, flags=re.M | re.S))
+
+
+def test_embedded_overlay_image_is_the_dockerfiles_gateway_tf_target():
+    stages = _stages()
+    build, final = stages["gateway-tf-build"], stages["gateway-tf"]
+    assert ".[serve]" in build and "import tensorflow" in build  # the build fails without TensorFlow
+    assert "COPY --from=gateway-tf-build /opt/venv /opt/venv" in final
+    assert re.search(r"^USER (?!root)\S+", final, flags=re.M)
+    assert "CLASSIFIER_BACKEND=embedded" in final and "/readyz" in final
+    # `docker build --target gateway-tf -t classifier-gateway-tf:VERSION .` makes the image the overlay names.
+    (_, container), *_ = containers(render("overlays/embedded"))
+    assert container["image"].startswith("classifier-gateway-tf:")
+    assert list(stages)[-1] == "gateway"  # still the default target
