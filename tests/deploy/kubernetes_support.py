@@ -59,7 +59,7 @@ def render(overlay: str) -> list[Doc]:
 
 
 def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:
-    """Objects of ``kind`` (and ``name``, ignoring a generator's hash suffix when a prefix is given)."""
+    """Objects of ``kind`` (named ``name``, when given)."""
     return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
 
 

@@ -149,7 +149,10 @@ class ReplicaChannels:
                     log.warning("cannot look up TF Serving replicas (%s); keeping %s", exc, self._addresses)
                 failing, addresses = True, ()
             if addresses and addresses != self._addresses:
-                await self._switch(target, addresses)
+                try:
+                    await self._switch(target, addresses)
+                except Exception:  # keep following; the current channel stays in use
+                    log.exception("switching to the TF Serving replicas %s failed", addresses)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._wake.wait()
