@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 443
 #: Longest wait for one lookup.
 LOOKUP_TIMEOUT_S = 2.0
+#: Shortest time between two lookups, however often calls ask for one.
+MIN_GAP_S = 0.2
 #: Longest wait for a new channel's first ready connection before it is used anyway.
 CONNECT_TIMEOUT_S = 2.0
 
@@ -105,7 +107,6 @@ class ReplicaChannels:
     def __init__(
         self, target: str, options: ChannelOptions, *, resolve_interval_s: float, close_grace_s: float
     ) -> None:
-        self._target = target
         self._options = list(options)
         self._dns = DnsTarget.parse(target) if resolve_interval_s > 0 else None
         self._interval = resolve_interval_s
@@ -153,8 +154,10 @@ class ReplicaChannels:
                     await self._switch(target, addresses)
                 except Exception:  # keep following; the current channel stays in use
                     log.exception("switching to the TF Serving replicas %s failed", addresses)
+            # Wakes from failing calls come in bursts: one lookup per MIN_GAP_S at most.
+            await asyncio.sleep(MIN_GAP_S)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
+                async with asyncio.timeout(max(0.0, self._interval - MIN_GAP_S)):
                     await self._wake.wait()
             self._wake.clear()
 
