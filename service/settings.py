@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         default="localhost:8500", description="TF Serving gRPC target; dns:///host:port balances replicas."
     )
     tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
+    tfserving_resolve_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often a dns: target is looked up again, so added replicas get traffic and removed ones"
+        " none (0: only when gRPC's resolver decides to, after a connection fails).",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import grpc
@@ -38,8 +39,17 @@ QUIET_S = 0.2
 class ModelServer:
     """PredictionService and ModelService on ``host:port`` (port 0: a free one) over a started backend."""
 
-    def __init__(self, settings: Settings, backend: ModelBackend, *, host: str = "127.0.0.1", port: int = 8500) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: ModelBackend,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8500,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
         self.settings = settings
+        self.interceptors = list(interceptors)  # e.g. the scale-out rehearsal's per-replica traffic counter
         self.backend = backend
         self.host = host
         self.port = port
@@ -54,7 +64,8 @@ class ModelServer:
 
         limit = self.settings.grpc_max_message_bytes
         server = grpc.aio.server(
-            options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]
+            interceptors=self.interceptors,
+            options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
         )
         dataplane = ModelServerDataPlane(self.settings, self.backend)
         calls = self._calls = ActiveCalls()

@@ -1,10 +1,11 @@
-"""The gRPC client of TF Serving: one ``grpc.aio`` channel, deadlines, bounded retries, error mapping.
+"""The gRPC client of TF Serving: a ``grpc.aio`` channel, deadlines, bounded retries, error mapping.
 
 Calls TF Serving's own method paths with this project's wire messages (``service.tfserving_wire``), so
 nothing here imports TensorFlow. Every call has a deadline; only UNAVAILABLE is retried (the request never
 reached a model: connection refused, server restarting), a few times with jittered exponential backoff and
-never past the deadline, by the same ``RetryPolicy`` the Python client uses. gRPC status codes become
-``service.errors`` types in one table.
+never past the deadline, by the same ``RetryPolicy`` the Python client uses; each attempt takes the current
+channel (``replicas.ReplicaChannels`` follows the replica set behind a ``dns:`` target), whose round robin
+sends a retry to another ready replica. gRPC status codes become ``service.errors`` types in one table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from classifier_client.retry import RetryPolicy
 from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
 
+from service.backends.tfserving.replicas import ReplicaChannels
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
@@ -70,24 +72,28 @@ def channel_options(settings: Settings) -> list[tuple[str, str | int]]:
 
 
 class TFServingClient:
-    """Predict and GetModelStatus over one reused channel; raises ``service.errors`` types only."""
+    """Predict and GetModelStatus over reused channels; raises ``service.errors`` types only."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._channel: grpc.aio.Channel | None = None
+        self._channels: ReplicaChannels | None = None
 
     def open(self) -> None:
-        """Create the channel (connects lazily, on the first call)."""
-        if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
-                self._settings.tfserving_target, options=channel_options(self._settings)
+        """Create the channel (connects lazily, on the first call); call inside the event loop."""
+        if self._channels is None:
+            self._channels = ReplicaChannels(
+                self._settings.tfserving_target,
+                channel_options(self._settings),
+                resolve_interval_s=self._settings.tfserving_resolve_interval_s,
+                close_grace_s=self._settings.tfserving_timeout_s,
             )
+            self._channels.start()
 
     async def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight get ``grace`` seconds to finish."""
-        if self._channel is not None:
-            channel, self._channel = self._channel, None
-            await channel.close(grace)
+        if self._channels is not None:
+            channels, self._channels = self._channels, None
+            await channels.close(grace)
 
     async def predict(self, request: PredictRequest, *, timeout: float | None) -> PredictResponse:
         """One Predict call; ``timeout`` is what is left of the caller's deadline (None: no deadline)."""
@@ -117,20 +123,24 @@ class TFServingClient:
         timeout: float | None,
         model_spec: ServableSpec,
     ) -> ResponseT:
-        if self._channel is None:
+        if self._channels is None:
             raise BackendUnavailable("the TF Serving client is closed")
+        channels = self._channels
         budget = self._settings.tfserving_timeout_s
         if timeout is not None:
             budget = min(budget, timeout)
         attempts = RETRY.attempts(budget)
-        call = self._channel.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
         while True:
+            # The current channel at each attempt: a retry goes to the replicas known now.
+            call = channels.current.unary_unary(method, request_serializer=_serialize, response_deserializer=parse)
             try:
                 # The trace goes on inside TF Serving (or whatever serves its API) when it reads traceparent.
                 return await call(  # type: ignore[no-any-return]
                     request, timeout=attempts.left(), metadata=tracing.outgoing_metadata()
                 )
             except grpc.aio.AioRpcError as exc:
+                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                    channels.wake()  # a replica went away: look the name up again now
                 pause = attempts.pause_after(exc.code())
                 if pause is None:
                     raise _translate(exc, method, model_spec) from exc

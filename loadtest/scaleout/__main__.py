@@ -1,0 +1,7 @@
+"""``python -m loadtest.scaleout``: the scale-out rehearsal (``make scaleout-rehearsal``)."""
+
+import sys
+
+from loadtest.scaleout.rehearsal import main
+
+sys.exit(main())
