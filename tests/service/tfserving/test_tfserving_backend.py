@@ -19,11 +19,11 @@ from service.backends.tfserving.client import RETRY, channel_options
 from service.errors import (
     BackendUnavailable,
     DeadlineExceeded,
+    InternalError,
     InvalidInput,
     ModelNotFound,
     ModelNotReady,
     Overloaded,
-    ServiceError,
     VersionNotFound,
 )
 from service.metrics import Metrics
@@ -118,7 +118,7 @@ async def test_unreachable_tf_serving_is_backend_unavailable_quickly(tiny_models
         ([grpc.StatusCode.RESOURCE_EXHAUSTED], Overloaded, 1),
         ([grpc.StatusCode.DEADLINE_EXCEEDED], DeadlineExceeded, 1),
         ([grpc.StatusCode.NOT_FOUND], ModelNotReady, 1),  # the cached status named an unloaded version
-        ([grpc.StatusCode.INTERNAL], ServiceError, 1),
+        ([grpc.StatusCode.INTERNAL], InternalError, 1),
     ],
     ids=["unavailable-then-ok", "unavailable-always", "invalid", "exhausted", "deadline", "not-found", "internal"],
 )

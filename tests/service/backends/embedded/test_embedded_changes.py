@@ -27,23 +27,23 @@ async def _until(changes: StateChanges, name: str, want: dict[int, VersionState]
 async def test_changes_follow_loading_a_new_version_and_retiring_the_old(
     make_repo: RepoMaker, place: VersionPlacer, run_backend: BackendRunner
 ) -> None:
-    repo = make_repo({"tiny-text": {1: "text-1"}})
+    repo = make_repo({"tiny-image": {1: "image-1"}})
     backend = await run_backend(settings_for(repo))
 
     with backend.changes() as changes:
         first = await anext(changes)
-        assert _states(first, "tiny-text") in ({1: VersionState.LOADING}, {1: VersionState.AVAILABLE})
-        await _until(changes, "tiny-text", {1: VersionState.AVAILABLE})
+        assert _states(first, "tiny-image") in ({1: VersionState.LOADING}, {1: VersionState.AVAILABLE})
+        await _until(changes, "tiny-image", {1: VersionState.AVAILABLE})
 
         # Nothing changes: the repository is polled every 0.1 s, but no state is published.
         waiting = asyncio.ensure_future(anext(changes))
         await asyncio.sleep(0.5)
         assert not waiting.done()
 
-        place(repo / "tiny-text", 2, "text-2")
-        seen = [await waiting, *await _until(changes, "tiny-text", {2: VersionState.AVAILABLE})]
+        place(repo / "tiny-image", 2, "image-2")
+        seen = [await waiting, *await _until(changes, "tiny-image", {2: VersionState.AVAILABLE})]
 
-    steps = [_states(state, "tiny-text") for state in seen]
+    steps = [_states(state, "tiny-image") for state in seen]
     assert {1: VersionState.AVAILABLE, 2: VersionState.AVAILABLE} in steps or {
         1: VersionState.UNLOADING,
         2: VersionState.AVAILABLE,
