@@ -46,7 +46,7 @@ async def test_get_unknown_model_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.get("/v2/anything"), 404, "not-found", detail_has="/v2/anything")
+    assert_problem(await client.get("/v3/anything"), 404, "not-found", detail_has="/v3/anything")
     problem = assert_problem(await client.get("/v1/models/tiny-text/versions/1:classify"), 405, "method-not-allowed")
     assert problem["instance"] == "/v1/models/tiny-text/versions/1:classify"
 
