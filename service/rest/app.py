@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from service.auth.access import AccessControl, access_control_for
+from service.auth.rest import AuthMiddleware
 from service.core.classifier import Classifier
 from service.metrics import Metrics
 from service.rest.body_limit import BodyLimitMiddleware
@@ -25,8 +28,16 @@ Classify bodies: JSON `{"instances": [{"text": ...} | {"b64": ...}], "top_k": k}
 """
 
 
-def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> FastAPI:
-    """The FastAPI app over one classify core; the caller owns the core's and backend's life cycle."""
+def create_app(
+    settings: Settings, classifier: Classifier, metrics: Metrics, *, access: AccessControl | None = None
+) -> FastAPI:
+    """The FastAPI app over one classify core; the caller owns the core's and backend's life cycle.
+
+    ``access``: API-key checks (the gateway passes the one it keeps reloaded); without it, a keys file in
+    the settings is read once here, so authentication can never be silently off.
+    """
+    if access is None and settings.auth.keys_file is not None:
+        access = access_control_for(settings)
     app = FastAPI(title="Classifier gateway", version="1", description=DESCRIPTION)
     app.state.settings = settings
     app.state.classifier = classifier
@@ -42,5 +53,15 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     # add_middleware wraps what is there, so the error boundary added last is outermost: it also
     # answers the 413 that the body limit raises before any route runs.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
+    if access is not None:
+        app.add_middleware(AuthMiddleware, access=access, open_paths=settings.auth.open_paths)
+    if settings.cors_origins:
+        # Outside the key check, so a browser's preflight (which carries no credentials) is answered.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Timeout"],
+        )
     app.add_middleware(ErrorBoundaryMiddleware)
     return app
