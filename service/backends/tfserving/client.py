@@ -77,9 +77,14 @@ class TFServingClient:
     def open(self) -> None:
         """Create the channel (connects lazily, on the first call)."""
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
-                self._settings.tfserving_target, options=channel_options(self._settings)
-            )
+            settings = self._settings
+            options = channel_options(settings)
+            if settings.tfserving_tls or settings.tfserving_root_cert_file is not None:
+                roots = settings.tfserving_root_cert_file
+                credentials = grpc.ssl_channel_credentials(None if roots is None else roots.read_bytes())
+                self._channel = grpc.aio.secure_channel(settings.tfserving_target, credentials, options=options)
+            else:
+                self._channel = grpc.aio.insecure_channel(settings.tfserving_target, options=options)
 
     async def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight get ``grace`` seconds to finish."""
