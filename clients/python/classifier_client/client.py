@@ -2,9 +2,10 @@
 
 Both have a default deadline per call (``timeout``, which also bounds the retries of that call: an
 attempt gets what is left of it, and a call whose deadline runs out while retrying raises
-``DeadlineExceeded``), explicit send and receive message limits, and retries with backoff on UNAVAILABLE
-only (see ``retry``). Failed calls raise ``classifier_client.errors`` types. Streams
-(``classify_stream``) are not retried: a stream that broke may have delivered part of its answers.
+``DeadlineExceeded``), explicit send and receive message limits, an optional API key (``api_key=``, sent
+as ``authorization: Bearer KEY``) and TLS (``tls=True``, ``root_certificates=``, ``client_certificate=``),
+and retries with backoff on UNAVAILABLE only (see ``retry``). Failed calls raise ``classifier_client.errors``
+types. Streams (``classify_stream``) are not retried: a stream that broke may have delivered part of its answers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from classifier_client.auth import ApiKeyInterceptor, AsyncApiKeyInterceptor, channel_credentials
 from classifier_client.errors import ClassifierError, DeadlineExceeded, error_for_number, from_rpc_error
 from classifier_client.messages import PathOrBytes, binary_inputs, build_request, text_inputs
 from classifier_client.results import ClassifyResult, ModelInfo, classify_result, model_info
@@ -60,13 +62,21 @@ class ClassifierClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         options = channel_options(max_message_bytes)
-        self._channel = (
-            grpc.secure_channel(target, credentials, options=options)
-            if credentials is not None
+        secure = channel_credentials(
+            credentials=credentials, tls=tls, root_certificates=root_certificates, client_certificate=client_certificate
+        )
+        channel = (
+            grpc.secure_channel(target, secure, options=options)
+            if secure is not None
             else grpc.insecure_channel(target, options=options)
         )
+        self._channel = channel if api_key is None else grpc.intercept_channel(channel, ApiKeyInterceptor(api_key))
         self._stub = pb_grpc.ClassifierStub(self._channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -188,12 +198,20 @@ class AsyncClassifierClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         options = channel_options(max_message_bytes)
+        secure = channel_credentials(
+            credentials=credentials, tls=tls, root_certificates=root_certificates, client_certificate=client_certificate
+        )
+        interceptors = None if api_key is None else [AsyncApiKeyInterceptor(api_key)]
         self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=options)
+            grpc.aio.secure_channel(target, secure, options=options, interceptors=interceptors)
+            if secure is not None
+            else grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
         )
         self._stub = pb_grpc.ClassifierStub(self._channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
