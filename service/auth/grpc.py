@@ -5,6 +5,10 @@ reflection stay open (probes and tools such as grpcurl); any other method needs 
 call is aborted with the code of the error class (``service.errors``, the one table): UNAUTHENTICATED,
 PERMISSION_DENIED, or RESOURCE_EXHAUSTED with ``retry-after`` (seconds) in the trailing metadata. A
 ``ClassifyStream`` call is one request for the rate limit, like one REST request with many instances.
+
+A refused stream is aborted before its requests are read. A grpc.aio client still writing requests
+then may see INTERNAL "Internal error from Core" instead of the status (grpc/grpc#36066: the failed
+write overwrites the status the server sent); blocking clients see the status.
 """
 
 from __future__ import annotations

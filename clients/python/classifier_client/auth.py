@@ -72,12 +72,7 @@ class ApiKeyInterceptor(
         return continuation(self._details(client_call_details), request_iterator)
 
 
-class AsyncApiKeyInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
-):
-    """grpc.aio channels: adds ``authorization: Bearer KEY`` to every unary and streaming call."""
-
+class _AsyncKeyHeader:
     def __init__(self, api_key: str) -> None:
         self._header = ("authorization", f"Bearer {api_key}")
 
@@ -90,12 +85,24 @@ class AsyncApiKeyInterceptor(
             details.wait_for_ready,
         )
 
+
+class _AsyncUnaryKey(_AsyncKeyHeader, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
+
+class _AsyncStreamKey(_AsyncKeyHeader, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(
         self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
     ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
+
+
+def async_api_key_interceptors(api_key: str) -> list[grpc.aio.ClientInterceptor]:
+    """grpc.aio channels: interceptors adding ``authorization: Bearer KEY`` to unary and streaming calls.
+
+    Two objects, because a grpc.aio channel files each interceptor under the first call kind it implements.
+    """
+    return [_AsyncUnaryKey(api_key), _AsyncStreamKey(api_key)]

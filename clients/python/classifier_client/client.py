@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from classifier_client.auth import ApiKeyInterceptor, AsyncApiKeyInterceptor, channel_credentials
+from classifier_client.auth import ApiKeyInterceptor, async_api_key_interceptors, channel_credentials
 from classifier_client.errors import ClassifierError, DeadlineExceeded, error_for_number, from_rpc_error
 from classifier_client.messages import PathOrBytes, binary_inputs, build_request, text_inputs
 from classifier_client.results import ClassifyResult, ModelInfo, classify_result, model_info
@@ -207,7 +207,7 @@ class AsyncClassifierClient:
         secure = channel_credentials(
             credentials=credentials, tls=tls, root_certificates=root_certificates, client_certificate=client_certificate
         )
-        interceptors = None if api_key is None else [AsyncApiKeyInterceptor(api_key)]
+        interceptors = None if api_key is None else async_api_key_interceptors(api_key)
         self._channel = (
             grpc.aio.secure_channel(target, secure, options=options, interceptors=interceptors)
             if secure is not None
