@@ -142,7 +142,12 @@ def read(path: Path) -> list[KeyEntry]:
 
 
 def write(path: Path, entries: list[KeyEntry]) -> None:
-    """Replace the file atomically (temporary file + rename), readable by its owner only."""
+    """Replace the file atomically (temporary file + rename). A new file is readable by its owner only;
+    an existing file keeps its mode (say 0644, so that a container's non-root user can read it)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o600
     document = {"version": FORMAT_VERSION, "keys": [e.to_json() for e in entries]}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -150,7 +155,7 @@ def write(path: Path, entries: list[KeyEntry]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2)
             out.write("\n")
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
