@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from service.auth.access import AccessControl, access_control_for
-from service.auth.rest import AuthMiddleware
 from service.core.classifier import Classifier
 from service.metrics import Metrics
+from service.rest.auth import AuthMiddleware
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
