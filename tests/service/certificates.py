@@ -23,7 +23,7 @@ class Issued:
     serial: int
 
     def write(self, cert_file: Path, key_file: Path) -> None:
-        """Write both files (the key first, so a poll never pairs a new certificate with an old key...)."""
+        """Write both files, the key first: a reload that sees the new certificate then finds its key."""
         key_file.write_bytes(self.key_pem)
         cert_file.write_bytes(self.cert_pem)
 
