@@ -21,6 +21,7 @@ any channel exists, and every call is reported through ``environment.events.requ
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -149,6 +150,11 @@ def _grpc_input(modality: Modality, content: bytes | str) -> pb.Input:
     return pb.Input(image=data) if modality == "image" else pb.Input(audio=data)
 
 
+# A gateway with authentication on (docker-compose.yml) needs a key with the classify scope.
+_API_KEY = os.environ.get("CLASSIFIER_API_KEY", "")
+_REST_AUTH = {"Authorization": f"Bearer {_API_KEY}"} if _API_KEY else {}
+_GRPC_AUTH = (("authorization", f"Bearer {_API_KEY}"),) if _API_KEY else ()
+
 # -- REST -------------------------------------------------------------------------------------------
 
 
@@ -158,7 +164,7 @@ def _rest_task(modality: Modality, form: Form) -> TaskFunction:
     def send(user: RestUser) -> None:
         body = next(user.bodies[form])
         name = f"REST {modality} {form}"
-        headers = {"Content-Type": body.content_type, "X-Request-Timeout": str(user.timeout_s)}
+        headers = {"Content-Type": body.content_type, "X-Request-Timeout": str(user.timeout_s), **_REST_AUTH}
         with user.client.post(
             user.path, data=cast(Any, body.content), headers=headers, name=name, catch_response=True
         ) as resp:
@@ -261,7 +267,7 @@ class GrpcUser(User):
         length = 0
         error: Exception | None = None
         try:
-            answer = self.stub.Classify(request, timeout=self.timeout_s)
+            answer = self.stub.Classify(request, timeout=self.timeout_s, metadata=_GRPC_AUTH)
             length = answer.ByteSize()
             if len(answer.predictions) != len(request.inputs):
                 error = RuntimeError(f"{len(answer.predictions)} predictions for {len(request.inputs)} inputs")

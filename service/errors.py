@@ -5,7 +5,8 @@
     │                                                       to clients, detail in the log only)
     ├── InvalidInput                400 INVALID_ARGUMENT    malformed input: bad base64, undecodable bytes,
     │                                                       wrong input kind for the model's modality
-    ├── Unauthenticated             401 UNAUTHENTICATED
+    ├── Unauthenticated             401 UNAUTHENTICATED     no API key, or not a valid one
+    ├── PermissionDenied            403 PERMISSION_DENIED   the key lacks the scope the call needs
     ├── NotFound                    404 NOT_FOUND
     │   ├── ModelNotFound
     │   ├── VersionNotFound
@@ -14,6 +15,7 @@
     ├── UnsupportedMediaType        415 INVALID_ARGUMENT
     ├── SchemaViolation             422 INVALID_ARGUMENT    the request does not match its schema
     ├── Overloaded                  429 RESOURCE_EXHAUSTED  queues full; retry later
+    ├── QuotaExceeded               429 RESOURCE_EXHAUSTED  the key is over its rate; retry after ``retry_after_s``
     ├── Unavailable                 503 UNAVAILABLE
     │   ├── ModelNotReady           no AVAILABLE version yet, or it is unloading
     │   └── BackendUnavailable      the backend (TF Serving) cannot be reached
@@ -73,6 +75,14 @@ class Unauthenticated(ServiceError):
     title = "Unauthenticated"
 
 
+class PermissionDenied(ServiceError):
+    """The caller is known but its key lacks the scope the call needs."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+    title = "Permission denied"
+
+
 class NotFound(ServiceError):
     """A named thing does not exist."""
 
@@ -129,6 +139,18 @@ class Overloaded(ServiceError):
     http_status = 429
     grpc_code = "RESOURCE_EXHAUSTED"
     title = "Overloaded"
+
+
+class QuotaExceeded(ServiceError):
+    """The caller's key is over its request rate; ``retry_after_s`` says when a request will be let in."""
+
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
+    title = "Rate limit exceeded"
+
+    def __init__(self, detail: str, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(ServiceError):

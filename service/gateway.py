@@ -20,6 +20,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from service.auth.access import AccessControl, access_control_for
 from service.backends.base import ModelBackend, VersionState
 from service.backends.factory import create_backend
 from service.core.classifier import Classifier
@@ -31,6 +32,7 @@ from service.observability.tracing import disable_tracing, enable_tracing
 from service.rest.app import create_app
 from service.rest.server import RestServer
 from service.settings import Settings
+from service.tls import ServerTls
 
 log = logging.getLogger("service.gateway")
 
@@ -50,9 +52,19 @@ class Surface(Protocol):
         """Stop waiting for in-flight requests (called while ``stop`` runs)."""
 
 
-def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics) -> list[Surface]:
-    """Every protocol surface, each over the same core. REST always; gRPC when enabled."""
-    app = create_app(settings, classifier, metrics)
+def build_surfaces(
+    settings: Settings,
+    classifier: Classifier,
+    metrics: Metrics,
+    *,
+    access: AccessControl | None = None,
+    tls: ServerTls | None = None,
+) -> list[Surface]:
+    """Every protocol surface, each over the same core. REST always; gRPC when enabled.
+
+    Both share one ``access`` (API keys) and one ``tls`` (certificates), so a reload applies to both.
+    """
+    app = create_app(settings, classifier, metrics, access=access)
     surfaces: list[Surface] = [
         RestServer(
             app,
@@ -60,10 +72,11 @@ def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics)
             settings.port,
             graceful_timeout_s=settings.shutdown_grace_s,
             access_log=settings.log_level == "debug",
+            ssl_context=None if tls is None else tls.ssl_context,
         )
     ]
     if settings.grpc_enabled:
-        surfaces.append(create_grpc_server(settings, classifier))
+        surfaces.append(create_grpc_server(settings, classifier, access=access, tls=tls))
     return surfaces
 
 
@@ -78,6 +91,7 @@ class Gateway:
         self.surfaces: list[Surface] = []
         self._watcher: asyncio.Task[None] | None = None
         self._heap_keeper: asyncio.Task[None] | None = None
+        self._reloaders: list[asyncio.Task[None]] = []
 
     @property
     def classifier(self) -> Classifier:
@@ -114,7 +128,13 @@ class Gateway:
             await self._backend.start()
             log.info("backend '%s': started", settings.backend)
             self._classifier = Classifier(settings, self._backend, self.metrics)
-            self.surfaces = build_surfaces(settings, self._classifier, self.metrics)
+            # Each process reads the keys file and the certificates itself and polls them for changes.
+            access = access_control_for(settings)
+            tls = ServerTls(settings.tls, poll_interval_s=settings.poll_interval_s) if settings.tls.enabled else None
+            for reloader in (access, tls):
+                if reloader is not None:
+                    self._reloaders.append(asyncio.create_task(reloader.run_reloader(), name="reload"))
+            self.surfaces = build_surfaces(settings, self._classifier, self.metrics, access=access, tls=tls)
             for surface in self.surfaces:
                 log.info("surface '%s': starting", surface.name)
                 await surface.start()
@@ -137,6 +157,9 @@ class Gateway:
         if self._heap_keeper is not None:
             self._heap_keeper.cancel()
             self._heap_keeper = None
+        for reloader in self._reloaders:
+            reloader.cancel()
+        self._reloaders = []
         surfaces, self.surfaces = self.surfaces, []
         results = await asyncio.gather(*(s.stop() for s in surfaces), return_exceptions=True)
         for surface, result in zip(surfaces, results, strict=True):

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.limits import InputLimits
@@ -87,6 +87,51 @@ class TracingSettings(BaseModel):
     enabled: bool = Field(default=False, description="Make spans per request and export them over OTLP.")
 
 
+class AuthSettings(BaseModel):
+    """API keys (``service.auth``): off unless ``keys_file`` is set."""
+
+    keys_file: Path | None = Field(
+        default=None,
+        description="Keys file written by `python -m service.keys`; set: every API call needs a key. Reloaded"
+        " when it changes (checked every poll_interval_s), in every process.",
+    )
+    open_paths: list[str] = Field(
+        default_factory=lambda: ["/healthz", "/readyz", "/metrics"],
+        description="REST paths answered without a key (probes and scrapes); [] closes them too. The page"
+        " at / with its assets and the OpenAPI document are always open: they carry no data.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes serving with the same keys file: each enforces rate/workers (and burst/workers)"
+        " per key, so a key's total over all of them stays within its limit.",
+    )
+
+
+class TlsSettings(BaseModel):
+    """TLS for REST and gRPC: off unless ``cert_file`` and ``key_file`` are set; reloaded when they change."""
+
+    cert_file: Path | None = Field(default=None, description="PEM certificate chain of the server.")
+    key_file: Path | None = Field(default=None, description="PEM private key of the server.")
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle; set: clients must present a certificate it signed (mutual TLS)."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the surfaces serve TLS."""
+        return self.cert_file is not None and self.key_file is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        # Half a configuration would silently serve plaintext; refuse it at start-up instead.
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls: set both cert_file and key_file, or neither")
+        if self.ca_file is not None and self.cert_file is None:
+            raise ValueError("tls: ca_file (client certificates) needs cert_file and key_file")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -138,6 +183,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How often a dns: target is looked up again, so added replicas get traffic and removed ones"
         " none (0: only when gRPC's resolver decides to, after a connection fails).",
+    )
+
+    tfserving_tls: bool = Field(default=False, description="Call TF Serving over TLS (system roots by default).")
+    tfserving_root_cert_file: Path | None = Field(
+        default=None, description="PEM roots that TF Serving's certificate must chain to (implies TLS)."
+    )
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the API cross-origin; [] (default): none."
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

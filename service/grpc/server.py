@@ -18,6 +18,8 @@ from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from service.auth.access import AccessControl
+from service.auth.grpc import AuthInterceptor
 from service.core.classifier import Classifier
 from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
@@ -25,6 +27,7 @@ from service.grpc.reflection_pool import merged_pool
 from service.grpc.servicer import ClassifierServicer
 from service.observability.grpc_metadata import RequestContextInterceptor
 from service.settings import Settings
+from service.tls import ServerTls
 from service.v2.dataplane import V2DataPlane
 from service.v2.grpc_servicer import InferenceServicer
 from service.v2.wire import grpc_service_pb2 as v2_pb
@@ -74,16 +77,23 @@ class GrpcSurface:
 
 
 def create_grpc_server(
-    settings: Settings, classifier: Classifier, *, health_retry_s: float | None = None
+    settings: Settings,
+    classifier: Classifier,
+    *,
+    health_retry_s: float | None = None,
+    access: AccessControl | None = None,
+    tls: ServerTls | None = None,
 ) -> GrpcSurface:
     """Build and bind the server on ``settings.grpc_host:grpc_port``; ``start()`` it inside the event loop.
 
     ``health_retry_s``: how often readiness is re-checked while not ready (default ``HEALTH_RETRY_S``).
+    ``access``: API-key checks before any handler runs; ``tls``: serve TLS (else plaintext).
     """
     limit = settings.grpc_max_message_bytes
+    interceptors: list[grpc.aio.ServerInterceptor] = [] if access is None else [AuthInterceptor(access)]
     server = grpc.aio.server(
         # The request context is outermost, so the error interceptor's log lines carry the request id.
-        interceptors=[RequestContextInterceptor(classifier.metrics), ErrorInterceptor()],
+        interceptors=[RequestContextInterceptor(classifier.metrics), *interceptors, ErrorInterceptor()],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
@@ -110,7 +120,7 @@ def create_grpc_server(
     host = settings.grpc_host
     bind = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
     try:
-        port = server.add_insecure_port(bind)
+        port = server.add_insecure_port(bind) if tls is None else server.add_secure_port(bind, tls.grpc_credentials())
     except RuntimeError as exc:
         # The gateway reports start-up OSErrors (a busy REST port) plainly; a busy gRPC port is the same.
         raise OSError(f"gRPC cannot bind {bind}: {exc}") from exc

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from service.auth.access import AccessControl, access_control_for
 from service.core.classifier import Classifier
 from service.metrics import Metrics
 from service.observability.asgi import RequestContextMiddleware
+from service.rest.auth import AuthMiddleware
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
@@ -29,8 +32,16 @@ Classify bodies: JSON `{"instances": [{"text": ...} | {"b64": ...}], "top_k": k}
 """
 
 
-def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> FastAPI:
-    """The FastAPI app over one classify core; the caller owns the core's and backend's life cycle."""
+def create_app(
+    settings: Settings, classifier: Classifier, metrics: Metrics, *, access: AccessControl | None = None
+) -> FastAPI:
+    """The FastAPI app over one classify core; the caller owns the core's and backend's life cycle.
+
+    ``access``: API-key checks (the gateway passes the one it keeps reloaded); without it, a keys file in
+    the settings is read once here, so authentication can never be silently off.
+    """
+    if access is None and settings.auth.keys_file is not None:
+        access = access_control_for(settings)
     app = FastAPI(title="Classifier gateway", version="1", description=DESCRIPTION)
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
@@ -43,6 +54,16 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     # add_middleware wraps what is there, so the error boundary added last is outermost: it also
     # answers the 413 that the body limit raises before any route runs.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
+    if access is not None:
+        app.add_middleware(AuthMiddleware, access=access, open_paths=settings.auth.open_paths)
+    if settings.cors_origins:
+        # Outside the key check, so a browser's preflight (which carries no credentials) is answered.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Timeout"],
+        )
     app.add_middleware(ErrorBoundaryMiddleware)
     # Outermost: V2 answers every problem on a /v2 path, whoever raised it, in V2's {"error": ...} body.
     app.add_middleware(V2ErrorBodyMiddleware)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 
 import uvicorn
@@ -32,8 +33,18 @@ class RestServer:
 
     name = "rest"
 
-    def __init__(self, app: FastAPI, host: str, port: int, *, graceful_timeout_s: int, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        *,
+        graceful_timeout_s: int,
+        access_log: bool,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._host = host
+        self._ssl_context = ssl_context
         self._requested_port = port
         config = uvicorn.Config(
             app,
@@ -45,6 +56,10 @@ class RestServer:
             server_header=False,
             timeout_graceful_shutdown=graceful_timeout_s,
         )
+        if ssl_context is not None:
+            # uvicorn builds its own context from file names, once; ours (service.tls) reloads in place.
+            config.load()
+            config.ssl = ssl_context
         self._server = _EmbeddedUvicorn(config)
         self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
@@ -60,7 +75,8 @@ class RestServer:
     def url(self) -> str:
         """Base URL of the server."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Bind and begin serving; returns once connections are accepted."""

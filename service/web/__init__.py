@@ -38,6 +38,8 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP level 2
+    "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-cache",
     # The microphone only for this page itself; nothing else it could be asked for.
     "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",

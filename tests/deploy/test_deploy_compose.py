@@ -43,6 +43,14 @@ def test_compose_files_validate(compose, run, files):
     assert done.returncode == 0, done.stderr
 
 
+def _published(port: Any) -> tuple[str, int]:
+    """``(host_ip, published port)`` of a port, long form or docker-compose v1's "IP:PUBLISHED:TARGET/tcp"."""
+    if isinstance(port, dict):
+        return str(port.get("host_ip", "")), int(port["published"])
+    parts = str(port).split("/")[0].split(":")
+    return (parts[0] if len(parts) == 3 else ""), int(parts[-2])
+
+
 def _devices(service: dict[str, Any]) -> Any:
     return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
 
@@ -78,7 +86,7 @@ def test_gateway_runs_tfserving_mode_published_and_health_checked(gpu_config):
     env = gateway["environment"]
     assert env["CLASSIFIER_BACKEND"] == "tfserving"
     assert env["CLASSIFIER_TFSERVING_TARGET"].endswith("tfserving:8500")
-    published = sorted(int(p["published"]) for p in gateway["ports"])
+    published = sorted(_published(p)[1] for p in gateway["ports"])
     assert published == [8000, 50051]
     assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
     assert gateway["build"]["target"] == "gateway"
@@ -113,3 +121,14 @@ def test_gateway_image_is_slim_non_root_and_health_checked():
     # A fresh stage without build tools, and the last one, so a plain `docker build .` makes the gateway.
     assert list(stages)[-1] == "gateway"
     assert re.search(r"^FROM python-base AS gateway$", dockerfile, flags=re.M)
+
+
+def test_gateway_requires_api_keys_and_publishes_on_loopback_only(gpu_config):
+    services = gpu_config["services"]
+    gateway = services["gateway"]
+    keys_folder = str(Path(gateway["environment"]["CLASSIFIER_AUTH__KEYS_FILE"]).parent)
+    assert any(str(volume).endswith(f":{keys_folder}:ro") for volume in gateway["volumes"]), gateway["volumes"]
+    for name in ("gateway", "locust-master", "prometheus"):
+        for port in services[name]["ports"]:
+            assert _published(port)[0] == "127.0.0.1", (name, port)
+    assert "CLASSIFIER_API_KEY" in services["locust-worker"]["environment"]

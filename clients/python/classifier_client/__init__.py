@@ -12,6 +12,8 @@ from classifier_client.errors import (
     InvalidArgument,
     NotFound,
     Overloaded,
+    PermissionDenied,
+    Unauthenticated,
     Unavailable,
 )
 from classifier_client.messages import build_request
@@ -30,10 +32,12 @@ __all__ = [
     "ModelInfo",
     "NotFound",
     "Overloaded",
+    "PermissionDenied",
     "Prediction",
     "RetryPolicy",
     "ScoredLabel",
     "StreamItem",
+    "Unauthenticated",
     "Unavailable",
     "VersionInfo",
     "build_request",

@@ -14,6 +14,7 @@ from typing import TypedDict
 
 import grpc
 
+from classifier_client.auth import channel_credentials
 from classifier_client.errors import ClassifierError, error_for_number
 from classifier_client.messages import build_request
 from classifier_client.results import ClassifyResult, classify_result
@@ -60,14 +61,23 @@ class BaseClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         self.target = target
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._credentials = credentials
+        self._credentials = channel_credentials(
+            credentials=credentials, tls=tls, root_certificates=root_certificates, client_certificate=client_certificate
+        )
         self._channel_options = channel_options(max_message_bytes)
-        #: Sent with every call (none yet; the place for authentication headers).
-        self._metadata: tuple[tuple[str, str], ...] = ()
+        #: Sent with every call. The key travels as plain call metadata, not call credentials: gRPC sends
+        #: those only over TLS, and a gateway on loopback or behind a TLS-terminating proxy may be plaintext.
+        self._metadata: tuple[tuple[str, str], ...] = (
+            () if api_key is None else (("authorization", f"Bearer {api_key}"),)
+        )
         self._connect()
 
     def _connect(self) -> None:

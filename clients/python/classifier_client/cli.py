@@ -4,6 +4,7 @@ python -m classifier_client classify --target 127.0.0.1:50051 --model digits --i
 python -m classifier_client classify --model mail --text "win a prize" --text "lunch at 12?"
 python -m classifier_client models
 python -m classifier_client model digits
+CLASSIFIER_API_KEY=csk_... python -m classifier_client --root-cert ca.pem --target host:50051 models
 """
 
 from __future__ import annotations
@@ -11,22 +12,31 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from classifier_client.client import DEFAULT_TIMEOUT_S, ClassifierClient
 from classifier_client.errors import ClassifierError
 from classifier_client.messages import binary_inputs, text_inputs
 
+#: The environment variable the command reads the gateway's API key from.
+API_KEY_ENV = "CLASSIFIER_API_KEY"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier_client", description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:50051", help="gateway gRPC address (host:port)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="deadline in seconds")
+    parser.add_argument("--tls", action="store_true", help="TLS with the system's roots")
+    parser.add_argument("--root-cert", type=Path, default=None, help="PEM roots for TLS (implies --tls)")
     # The same options after the command (``classify --target ...``); SUPPRESS keeps the ones given before.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--target", default=argparse.SUPPRESS, help="gateway gRPC address (host:port)")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="deadline in seconds")
+    common.add_argument("--tls", action="store_true", default=argparse.SUPPRESS, help="TLS with the system's roots")
+    common.add_argument("--root-cert", type=Path, default=argparse.SUPPRESS, help="PEM roots (implies --tls)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     classify = commands.add_parser("classify", parents=[common], help="classify images, recordings or texts")
@@ -66,7 +76,12 @@ def _run(args: argparse.Namespace, client: ClassifierClient) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 on success, 1 when the gateway refused it, 2 on a usage error."""
     args = _parser().parse_args(argv)
-    with ClassifierClient(args.target, timeout=args.timeout) as client:
+    roots = args.root_cert.read_bytes() if args.root_cert is not None else None
+    # The key comes from the environment, not a flag, so it stays out of shell history and process lists.
+    api_key = os.environ.get(API_KEY_ENV) or None
+    with ClassifierClient(
+        args.target, timeout=args.timeout, tls=args.tls, root_certificates=roots, api_key=api_key
+    ) as client:
         try:
             answer = _run(args, client)
         except ClassifierError as exc:

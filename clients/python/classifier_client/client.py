@@ -1,10 +1,11 @@
 """``ClassifierClient`` (blocking) and ``AsyncClassifierClient`` (grpc.aio) for the gateway's gRPC API.
 
 Both have a default deadline per call (``timeout``, which also bounds the retries of that call: an
-attempt gets what is left of it), explicit send and receive message limits, and retries with backoff
-on UNAVAILABLE only (see ``retry``). Failed calls raise ``classifier_client.errors`` types. Streams
-(``classify_stream``) are not retried: a stream that broke may have delivered part of its answers.
-Everything but the I/O lives in ``base.BaseClient``; the two classes differ only in how they call.
+attempt gets what is left of it), explicit send and receive message limits, an optional API key (``api_key=``,
+sent as ``authorization: Bearer KEY``), TLS (``tls=True``, ``root_certificates=``, ``client_certificate=``),
+and retries with backoff on UNAVAILABLE only (see ``retry``). Failed calls raise ``classifier_client.errors``
+types. Streams (``classify_stream``) are not retried: a stream that broke may have delivered part of its
+answers. Everything but the I/O lives in ``base.BaseClient``; the two classes differ only in how they call.
 """
 
 from __future__ import annotations

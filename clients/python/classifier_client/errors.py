@@ -2,8 +2,11 @@
 
     ClassifierError             any failed call; ``code`` and ``details`` as the server sent them
     ├── InvalidArgument         INVALID_ARGUMENT: bad, too large or wrong-kind input; fix the request
+    ├── Unauthenticated         UNAUTHENTICATED: no API key, or not a valid one (``api_key=``)
+    ├── PermissionDenied        PERMISSION_DENIED: the API key lacks the scope the call needs
     ├── NotFound                NOT_FOUND: no such model, version or version label
-    ├── Overloaded              RESOURCE_EXHAUSTED: the gateway is at capacity; retry later
+    ├── Overloaded              RESOURCE_EXHAUSTED: the gateway is at capacity, or the key is over its
+    │                           rate; retry later
     ├── Unavailable             UNAVAILABLE: not ready or unreachable (retried by the client first)
     └── DeadlineExceeded        DEADLINE_EXCEEDED: no answer within the deadline
 
@@ -28,6 +31,14 @@ class InvalidArgument(ClassifierError):
     """The request is malformed, too large, or does not fit the model."""
 
 
+class Unauthenticated(ClassifierError):
+    """The gateway wants a valid API key."""
+
+
+class PermissionDenied(ClassifierError):
+    """The API key is valid but lacks the scope the call needs."""
+
+
 class NotFound(ClassifierError):
     """No such model, version or version label."""
 
@@ -47,6 +58,8 @@ class DeadlineExceeded(ClassifierError):
 _BY_CODE: dict[grpc.StatusCode, type[ClassifierError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
     grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,

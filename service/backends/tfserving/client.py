@@ -81,11 +81,17 @@ class TFServingClient:
     def open(self) -> None:
         """Create the channel (connects lazily, on the first call); call inside the event loop."""
         if self._channels is None:
+            settings = self._settings
+            credentials = None
+            if settings.tfserving_tls or settings.tfserving_root_cert_file is not None:
+                roots = settings.tfserving_root_cert_file
+                credentials = grpc.ssl_channel_credentials(None if roots is None else roots.read_bytes())
             self._channels = ReplicaChannels(
-                self._settings.tfserving_target,
-                channel_options(self._settings),
-                resolve_interval_s=self._settings.tfserving_resolve_interval_s,
-                close_grace_s=self._settings.tfserving_timeout_s,
+                settings.tfserving_target,
+                channel_options(settings),
+                resolve_interval_s=settings.tfserving_resolve_interval_s,
+                close_grace_s=settings.tfserving_timeout_s,
+                credentials=credentials,
             )
             self._channels.start()
 

@@ -105,7 +105,13 @@ class ReplicaChannels:
     """The current channel to TF Serving; for a ``dns:`` target, re-resolved and replaced as replicas change."""
 
     def __init__(
-        self, target: str, options: ChannelOptions, *, resolve_interval_s: float, close_grace_s: float
+        self,
+        target: str,
+        options: ChannelOptions,
+        *,
+        resolve_interval_s: float,
+        close_grace_s: float,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self._options = list(options)
         self._dns = DnsTarget.parse(target) if resolve_interval_s > 0 else None
@@ -115,7 +121,13 @@ class ReplicaChannels:
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self.current: grpc.aio.Channel = grpc.aio.insecure_channel(target, options=self._options)
+        self._credentials = credentials
+        self.current: grpc.aio.Channel = self._channel(target, self._options)
+
+    def _channel(self, target: str, options: ChannelOptions) -> grpc.aio.Channel:
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.secure_channel(target, self._credentials, options=options)
 
     def start(self) -> None:
         """Begin re-resolving (a ``dns:`` target only); call inside the event loop."""
@@ -165,7 +177,7 @@ class ReplicaChannels:
         options = [*self._options, ("grpc.default_authority", target.authority)]
         if not any(key == "grpc.service_config" for key, _ in options):
             options.append(("grpc.service_config", ROUND_ROBIN))  # spread calls over every address
-        channel = grpc.aio.insecure_channel(addresses_target(addresses, target.port), options=options)
+        channel = self._channel(addresses_target(addresses, target.port), options)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await channel.channel_ready()

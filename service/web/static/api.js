@@ -11,6 +11,21 @@ export class Problem extends Error {
   }
 }
 
+// The API key, when the gateway asks for one: kept for this tab only (sessionStorage), never in a cookie or
+// localStorage, and sent only to this gateway (relative URLs).
+const KEY_ITEM = "classifier.apiKey";
+
+/** Use `key` for the next calls (an empty key forgets it). */
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_ITEM, key);
+  else sessionStorage.removeItem(KEY_ITEM);
+}
+
+/** Whether a key is kept for this tab. */
+export function hasApiKey() {
+  return Boolean(sessionStorage.getItem(KEY_ITEM));
+}
+
 /** GET v1/models: every served model with its modality, labels and versions. */
 export async function listModels() {
   const answer = await call("v1/models", { headers: { Accept: "application/json" } });
@@ -55,8 +70,10 @@ function jsonRequest(path, body) {
 
 async function call(url, init) {
   let response;
+  const key = sessionStorage.getItem(KEY_ITEM);
+  const auth = key ? { Authorization: `Bearer ${key}` } : {};
   try {
-    response = await fetch(url, { ...init, headers: { Accept: "application/json", ...init.headers } });
+    response = await fetch(url, { ...init, headers: { Accept: "application/json", ...auth, ...init.headers } });
   } catch (err) {
     throw new Problem({ title: "Network error", detail: `The gateway could not be reached (${err.message}).` });
   }

@@ -1,6 +1,7 @@
 // The try-it page: choose a model, give it an input that fits its modality, classify it through the REST API
 // and show the top classes, the version that answered and the round-trip time.
 import { Problem, classify, classifyPath, describeModel, listModels } from "./api.js";
+import { askForKey } from "./apikey.js";
 import { percent, renderBars } from "./chart.js";
 import { Recorder, recordingSupported } from "./recorder.js";
 
@@ -55,6 +56,10 @@ async function loadModels() {
   } catch (err) {
     showProblem(err);
     ui.modelsStatus.textContent = "The model list could not be loaded.";
+    if (err instanceof Problem && err.status === 401) {
+      askForKey(loadModels);
+      return;
+    }
     state.retry = setTimeout(loadModels, RETRY_MS);
     return;
   }
@@ -248,6 +253,7 @@ async function submit(event) {
     showResult(answer, ms);
   } catch (err) {
     showProblem(err);
+    if (err instanceof Problem && err.status === 401) askForKey(() => submit());
   } finally {
     state.busy = false;
     ui.form.removeAttribute("aria-busy");

@@ -11,6 +11,7 @@ from service.web import STATIC_DIR
 ASSET_TYPES = {
     "app.js": "javascript",
     "api.js": "javascript",
+    "apikey.js": "javascript",
     "chart.js": "javascript",
     "recorder.js": "javascript",
     "recorder-worklet.js": "javascript",
