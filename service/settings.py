@@ -15,22 +15,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from features.limits import InputLimits
 
 
-class RequestLimits(BaseModel):
-    """Bounds enforced before expensive work."""
+class RequestLimits(InputLimits):
+    """Bounds enforced before expensive work: the body and instance count here, the feature limits and
+    per-request budgets (pixels, samples, characters) with their defaults in ``features.limits``."""
 
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Bytes of one request body.")
     max_instances: int = Field(default=64, gt=0, description="Instances in one classify request.")
-    max_image_pixels: int = Field(default=40_000_000, gt=0, description="Pixels of one decoded image.")
-    max_audio_seconds: float = Field(default=30.0, gt=0, description="Seconds of one recording.")
-    max_text_chars: int = Field(default=100_000, gt=0, description="Characters of one text.")
 
     def input_limits(self) -> InputLimits:
-        """The per-input part, in the feature package's terms."""
-        return InputLimits(
-            max_image_pixels=self.max_image_pixels,
-            max_audio_seconds=self.max_audio_seconds,
-            max_text_chars=self.max_text_chars,
-        )
+        """The feature package's part, as its own type."""
+        return InputLimits.model_validate(self.model_dump(include=set(InputLimits.model_fields)))
 
 
 class BatchingSettings(BaseModel):
