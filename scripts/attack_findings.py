@@ -1,7 +1,8 @@
 """Replays findings 1-3 of issue 10 against a gateway and prints what each costs it.
 
-Per finding: the attack request's status and latency, the worst ``/healthz`` latency seen while it
-ran (is the process frozen?), and the gateway process's peak and retained RSS (psutil). Either
+Per finding: the attack request's status and latency, how long the gateway stayed busy with it
+(until its CPU use falls below 10%: work can outlive a 504), the worst ``/healthz`` latency seen
+meanwhile (is the process frozen?), and the gateway process's peak and retained RSS (psutil). Either
 point it at a running gateway (``--url`` and ``--pid``) or let it start one from a source tree
 (``--serve-from DIR``, which runs ``python -m service`` there, so the base commit can be measured
 with the same script)::
@@ -37,6 +38,10 @@ PIPE = asyncio.subprocess.PIPE
 _LISTENING = re.compile(r"REST listening on (http://\S+)")
 #: Seconds RSS is left to settle before "retained" is read.
 SETTLE_S = 5.0
+#: Below this CPU share (of one core, sampled over 0.5 s) the gateway counts as done with the attack.
+IDLE_CPU_PERCENT = 10.0
+#: The longest wait for it.
+IDLE_WAIT_S = 300.0
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Figures:
     finding: str
     status: int | str
     latency_s: float
+    busy_s: float
     worst_healthz_s: float
     rss_before_mb: float
     rss_peak_mb: float
@@ -80,20 +86,22 @@ async def measure(
     except httpx.HTTPError as exc:
         status = type(exc).__name__
     latency = time.perf_counter() - started
-    # Keep watching until the process answers /healthz promptly again (work may outlive the answer).
-    while True:
-        probe_started = time.perf_counter()
-        await client.get("/healthz")
-        if time.perf_counter() - probe_started < 0.2:
+    # Keep watching until the process is idle again: decoding may outlive the answer (a 504).
+    process.cpu_percent()
+    idle_deadline = time.monotonic() + IDLE_WAIT_S
+    while time.monotonic() < idle_deadline:
+        await asyncio.sleep(0.5)
+        if process.cpu_percent() < IDLE_CPU_PERCENT:
             break
+    busy = time.perf_counter() - started
     done.set()
     await watcher
     await asyncio.sleep(SETTLE_S)
     retained = process.memory_info().rss / mb
-    return Figures(finding, status, latency, worst, before, peak, retained)
+    return Figures(finding, status, latency, busy, worst, before, peak, retained)
 
 
-def attacks(text_model: str, image_model: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
+def attacks(text_model: str, image_model: str, ico_count: int) -> list[tuple[str, str, bytes, dict[str, str]]]:
     """(finding, path, body, headers) of findings 1-3."""
     import orjson
 
@@ -115,9 +123,9 @@ def attacks(text_model: str, image_model: str) -> list[tuple[str, str, bytes, di
             {**json_type, "X-Request-Timeout": "5"},
         ),
         (
-            "3: 8 x ICO around a 13000^2 PNG",
+            f"3: {ico_count} x ICO around a 13000^2 PNG",
             f"/v1/models/{image_model}:classify",
-            orjson.dumps({"instances": [{"b64": ico}] * 8}),
+            orjson.dumps({"instances": [{"b64": ico}] * ico_count}),
             json_type,
         ),
     ]
@@ -187,14 +195,16 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.5)
         process = psutil.Process(pid)
         print(f"gateway {url} pid {pid}, tree {args.serve_from or '(given)'}")
-        columns = f"{'status':>8} {'latency s':>10} {'worst healthz s':>16} {'RSS MB before/peak/retained':>28}"
+        rss_title = "RSS MB before/peak/retained"
+        columns = f"{'status':>6} {'latency s':>9} {'busy s':>7} {'worst healthz s':>15} {rss_title:>27}"
         print(f"{'finding':40} {columns}")
-        for finding, path, body, headers in attacks(args.text_model, args.image_model):
+        for finding, path, body, headers in attacks(args.text_model, args.image_model, args.ico_count):
             if finding[0] not in args.findings:
                 continue
             f = await measure(client, process, finding, path, body, headers)
             rss = f"{f.rss_before_mb:.0f}/{f.rss_peak_mb:.0f}/{f.rss_retained_mb:.0f}"
-            print(f"{f.finding:40} {f.status!s:>8} {f.latency_s:10.2f} {f.worst_healthz_s:16.3f} {rss:>28}", flush=True)
+            row = f"{f.status!s:>6} {f.latency_s:9.2f} {f.busy_s:7.1f} {f.worst_healthz_s:15.3f} {rss:>27}"
+            print(f"{f.finding:40} {row}", flush=True)
 
 
 @asynccontextmanager
@@ -212,6 +222,7 @@ def main() -> None:
     parser.add_argument("--text-model", default="spam")
     parser.add_argument("--image-model", default="digits")
     parser.add_argument("--findings", default="123", help="which findings to replay, e.g. 13")
+    parser.add_argument("--ico-count", type=int, default=8, help="ICOs in finding 3's request (each ~0.8 GB decoded)")
     args = parser.parse_args()
     if not args.serve_from and (args.url is None or args.pid is None):
         parser.error("give --url and --pid, or --serve-from")
