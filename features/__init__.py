@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from features.audio import log_mel, preprocess_audio, waveform_from_wav
+from features.audio import log_mel, measure_audio, preprocess_audio, waveform_from_wav
+from features.budget import check_request_budget, request_cost
 from features.errors import FeatureError, InputTooLarge, UndecodableInput
-from features.image import preprocess_image, preprocess_image_array
+from features.image import measure_image, preprocess_image, preprocess_image_array
 from features.limits import InputLimits
 from features.spec import AudioFeatures, FeatureSpec, ImageFeatures, Modality, ModelSpec, TextFeatures
 from features.text import build_vocabulary, preprocess_text, tokenize
@@ -29,12 +30,16 @@ __all__ = [
     "TextFeatures",
     "UndecodableInput",
     "build_vocabulary",
+    "check_request_budget",
     "log_mel",
+    "measure_audio",
+    "measure_image",
     "preprocess",
     "preprocess_audio",
     "preprocess_image",
     "preprocess_image_array",
     "preprocess_text",
+    "request_cost",
     "tokenize",
     "waveform_from_wav",
 ]

@@ -9,6 +9,7 @@ The pipeline, identical at training and serving time:
    lying header cannot get more decoded either.
 2. Decode to float in [-1, 1] block by block, mixing the channels down by their mean as it
    goes (memory holds one block of all channels, never the whole multi-channel recording).
+   Float samples outside [-1, 1] are clipped, NaN becomes 0.
 3. Resample to ``spec.sample_rate`` with a polyphase filter (``scipy.signal.resample_poly``,
    factors reduced by their gcd; a ratio needing factors above 1024 is approximated to 1024).
 4. Keep ``spec.clip_samples``: the first ones (``align="start"``) or the window with the most
@@ -46,8 +47,8 @@ MAX_RESAMPLE_FACTOR = 1024
 #: Windows within this relative distance of the loudest count as equally loud.
 _LOUDEST_TOLERANCE = 1e-6
 _UNREADABLE = "not a readable WAV file"
-#: Frames decoded at a time (about 1.4 s at 48 kHz).
-_BLOCK_FRAMES = 65_536
+#: Samples (frames x channels) decoded at a time: 1.4 s of mono at 48 kHz, 256 KB of float32.
+_BLOCK_SAMPLES = 65_536
 
 Floats = npt.NDArray[np.float32]
 
@@ -79,12 +80,33 @@ def waveform_from_wav(data: bytes, spec: AudioFeatures, limits: InputLimits | No
         rate = sound.samplerate
         if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
             raise UndecodableInput(f"sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
-        if sound.frames / rate > limits.max_audio_seconds:
-            raise InputTooLarge(_too_long(sound.frames / rate, limits))
+        _check_header(sound, limits)
         mono = _read_mono(sound, cap=math.floor(limits.max_audio_seconds * rate), limits=limits)
     if not np.isfinite(mono).all():
         mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+    # Float WAVs may hold any value (1e30 overflowed the power spectrum to inf); PCM is already inside.
+    np.clip(mono, -1.0, 1.0, out=mono)
     return resample(mono, rate, spec.sample_rate)
+
+
+def measure_audio(data: bytes, limits: InputLimits | None = None) -> int:
+    """Samples (frames x channels) the header states, without decoding; 0 if unreadable.
+
+    The header is an upper bound: decoding never reads more frames than it states. Raises
+    InputTooLarge as :func:`waveform_from_wav` would.
+    """
+    payload = as_bytes(data, "audio")
+    limits = limits or InputLimits()
+    try:
+        with soundfile.SoundFile(io.BytesIO(payload)) as sound:
+            if not MIN_SAMPLE_RATE <= sound.samplerate <= MAX_SAMPLE_RATE:
+                return 0
+            _check_header(sound, limits)
+            return int(sound.frames) * int(sound.channels)
+    except InputTooLarge:
+        raise
+    except Exception:  # unreadable: preprocessing refuses it with the input's index
+        return 0
 
 
 def resample(waveform: npt.ArrayLike, source_rate: int, target_rate: int) -> Floats:
@@ -143,15 +165,24 @@ def mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
+def _check_header(sound: soundfile.SoundFile, limits: InputLimits) -> None:
+    seconds = sound.frames / sound.samplerate
+    if seconds > limits.max_audio_seconds:
+        raise InputTooLarge(_too_long(seconds, limits))
+
+
 def _read_mono(sound: soundfile.SoundFile, *, cap: int, limits: InputLimits) -> Floats:
     """Decode block by block, mixing each down at once, so memory never holds every channel.
 
-    Stops past ``cap`` frames whatever the header said.
+    Stops past ``cap`` frames whatever the header said. A block holds about :data:`_BLOCK_SAMPLES`
+    samples of all channels together: soundfile allocates a block at the size asked for (as far as
+    the header's frame count goes) before reading, so with many channels fewer frames are asked.
     """
     blocks: list[Floats] = []
     decoded = 0
+    block_frames = max(1, _BLOCK_SAMPLES // max(1, sound.channels))
     while True:
-        chunk = sound.read(frames=_BLOCK_FRAMES, dtype="float32", always_2d=True)
+        chunk = sound.read(frames=block_frames, dtype="float32", always_2d=True)
         if len(chunk) == 0:
             break
         decoded += len(chunk)

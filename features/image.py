@@ -3,7 +3,8 @@
 The pipeline, identical at training and serving time:
 
 1. Identify the file among :data:`IMAGE_FORMATS` and read its header only; more than
-   ``limits.max_image_pixels`` pixels is refused before any pixel is decoded.
+   ``limits.max_image_pixels`` pixels (``max_rle_bmp_pixels`` for an RLE BMP; the real size of
+   each icon of an ICO) is refused before any pixel is decoded (:mod:`features.image_headers`).
 2. Decode the first frame. A JPEG much larger than the target is decoded at a reduced DCT scale
    (``Image.draft``, 1/2 to 1/8), which is several times faster and still at least target size.
 3. Apply the EXIF orientation (tag 274, the transform ``ImageOps.exif_transpose`` applies).
@@ -32,6 +33,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from features._decoding import as_bytes, decoder_errors
 from features.errors import InputTooLarge, UndecodableInput
+from features.image_headers import ICO_MAGIC, check_opened, ico_pixels, image_pixels
 from features.limits import InputLimits
 from features.spec import ImageFeatures
 
@@ -116,6 +118,11 @@ def preprocess_image_array(pixels: npt.ArrayLike, spec: ImageFeatures) -> Pixels
     return _finish(Image.fromarray(np.ascontiguousarray(array)), spec)
 
 
+def measure_image(data: bytes, limits: InputLimits | None = None) -> int:
+    """Pixels the file will decode to, from its headers only (0 if unreadable); InputTooLarge past a limit."""
+    return image_pixels(as_bytes(data, "image"), _formats(), limits or InputLimits())
+
+
 @cache
 def _formats() -> tuple[str, ...]:
     # Image.open raises KeyError for a format this Pillow build lacks, so offer only those it has.
@@ -125,13 +132,11 @@ def _formats() -> tuple[str, ...]:
 
 def _decode(data: bytes, spec: ImageFeatures, limits: InputLimits) -> Image.Image:
     """Steps 1 to 4: header check, (draft) decode, orientation, flatten to ``L`` or ``RGB``."""
+    if data.startswith(ICO_MAGIC):
+        ico_pixels(data, limits)  # Image.open decodes an ICO, so its real sizes are checked first
     try:
         with Image.open(io.BytesIO(data), formats=_formats()) as image:
-            width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise InputTooLarge(
-                    f"image of {width}x{height} pixels is over the limit of {limits.max_image_pixels} pixels"
-                )
+            check_opened(image, limits)
             if image.format in _DRAFT_FORMATS:
                 _request_draft(image, spec, _orientation(image))
             image.load()

@@ -3,6 +3,8 @@
 Tokenising is Unicode normalisation (``spec.normalization``), then case folding
 (``str.casefold``, when ``spec.lowercase``) followed by the same normalisation again, because
 folding can produce unnormalised sequences; then every match of ``spec.token_pattern``.
+Normalisation first cuts runs of more than 30 combining marks to 30 (:mod:`features._unicode`),
+which ordinary text never has and which keeps its cost linear in the text.
 
 Ids come from the spec's vocabulary: id 0 pads, id 1 stands for any token not in the vocabulary.
 Sequences keep their first ``sequence_length`` tokens and are padded at the end.
@@ -16,24 +18,21 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import islice, repeat
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from features._unicode import Normalization, normalize
 from features.errors import InputTooLarge, UndecodableInput
 from features.limits import InputLimits
 from features.spec import TextFeatures
 
 PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<unk>"
-
-Normalization = Literal["NFC", "NFKC"]
 
 _DEFAULTS = TextFeatures.model_fields
 _DEFAULT_NORMALIZATION: Normalization = _DEFAULTS["normalization"].default
@@ -117,9 +116,9 @@ def build_vocabulary(
 
 
 def _tokens(text: str, normalization: Normalization, lowercase: bool, token_pattern: str) -> Iterator[str]:
-    text = unicodedata.normalize(normalization, text)
+    text = normalize(normalization, text)
     if lowercase:
-        text = unicodedata.normalize(normalization, text.casefold())
+        text = normalize(normalization, text.casefold())
     return (match.group() for match in _compiled(token_pattern).finditer(text))
 
 

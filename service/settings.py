@@ -20,15 +20,15 @@ SHUTDOWN_SLACK_S = 5
 
 
 class RequestLimits(InputLimits):
-    """Bounds enforced before expensive work: the per-request ones here, the per-input ones (and their
-    defaults) from the feature package's ``InputLimits``."""
+    """Bounds enforced before expensive work: the body and instance count here, the feature limits and
+    per-request budgets (pixels, samples, characters) with their defaults in ``features.limits``."""
 
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Bytes of one request body.")
     max_instances: int = Field(default=64, gt=0, description="Instances in one classify request.")
 
     def input_limits(self) -> InputLimits:
-        """The per-input part, in the feature package's terms."""
-        return InputLimits(**self.model_dump(include=set(InputLimits.model_fields)))
+        """The feature package's part, as its own type."""
+        return InputLimits.model_validate(self.model_dump(include=set(InputLimits.model_fields)))
 
 
 class BatchingSettings(BaseModel):

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from features import preprocess
+from features import check_request_budget, preprocess
 from features.errors import FeatureError, InputTooLarge
 from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus
+from service.core.names import check_call_names, check_model_name
 from service.core.readiness import READY, Readiness
 from service.core.schemas import (
     ClassifyCall,
@@ -70,6 +71,7 @@ class Classifier:
 
     async def classify(self, call: ClassifyCall) -> ClassifyResponse:
         """Classify every input of ``call`` with one model version; answers are in input order."""
+        check_call_names(call)  # before the name becomes a metric label or reaches a backend
         started = time.perf_counter()
         tracing.parsed()
         deadline = time.monotonic() + (call.timeout_s or self.settings.request_timeout_s)
@@ -129,11 +131,19 @@ class Classifier:
 
     async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
         loop = asyncio.get_running_loop()
+        if len(inputs) > 1:  # one input is bounded by the per-input limits, which the budgets hold
+            await loop.run_in_executor(self._pool, self._check_budget, inputs, spec)
         jobs = [
             loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec, adapt) for i, raw in enumerate(inputs)
         ]
         rows = await asyncio.gather(*jobs)
         return np.stack(rows)
+
+    def _check_budget(self, inputs: list[RawInput], spec: ModelSpec) -> None:
+        try:
+            check_request_budget(inputs, spec, self._input_limits)
+        except InputTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
 
     def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
         if adapt is not None:
@@ -174,6 +184,7 @@ class Classifier:
 
     async def get_model(self, name: str) -> ModelInfo:
         """One model, with the input limits a client must respect."""
+        check_model_name(name, ("name",))
         info = await self._describe(await self.backend.model_status(name))
         info.input_limits = InputLimitsInfo.model_validate(self.settings.limits.model_dump())
         return info

@@ -38,7 +38,8 @@ class ClassifyRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     instances: list[Instance] = Field(min_length=1)
-    top_k: int | None = Field(default=None, ge=1)
+    # strict: JSON "5" or true is a client mistake, not a 5 or a 1.
+    top_k: int | None = Field(default=None, ge=1, strict=True)
 
 
 class ClassifyCall(BaseModel):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core.names import SHOWN_CHARS, shown
 from service.errors import Overloaded, SchemaViolation, ServiceError, Unavailable, is_internal
 from service.observability.request_ids import current_request_id
 
@@ -31,6 +32,10 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:classifier:problem:"
 #: Seconds a client is asked to wait before retrying a 429 or 503.
 RETRY_AFTER_S = 1
+#: Schema violations one answer lists.
+MAX_LISTED_ERRORS = 20
+#: Characters of the request path a problem's ``instance`` (and a 404's detail) repeats.
+MAX_INSTANCE_CHARS = 256
 _GENERIC_DETAIL = "The server failed to answer this request; the cause is in its log."
 
 
@@ -69,7 +74,8 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": instance,
+        # The path is client input: a bounded prefix of it only.
+        "instance": instance[:MAX_INSTANCE_CHARS],
     }
     for key, value in (extensions or {}).items():
         body.setdefault(key, value)
@@ -99,10 +105,17 @@ def service_error_response(exc: ServiceError, instance: str) -> Response:
 
 
 def field_errors(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
-    """pydantic or FastAPI errors reduced to ``loc``/``msg``/``type``; the offending input is not echoed back."""
+    """pydantic or FastAPI errors reduced to ``loc``/``msg``/``type``; the offending input is not echoed back.
+
+    A ``loc`` can hold a client's key (an unexpected JSON member): only a bounded prefix of it is kept.
+    """
     return [
-        {"loc": [*prefix, *error.get("loc", ())], "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
-        for error in errors
+        {
+            "loc": [*prefix, *(part[:SHOWN_CHARS] if isinstance(part, str) else part for part in error.get("loc", ()))],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors[:MAX_LISTED_ERRORS]
     ]
 
 
@@ -144,9 +157,9 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
 
 def _http_detail(request: Request, status: int) -> str:
     if status == 404:
-        return f"no route {request.url.path}; see /docs for the API"
+        return f"no route {shown(request.url.path, MAX_INSTANCE_CHARS)}; see /docs for the API"
     if status == 405:
-        return f"{request.url.path} does not accept {request.method}"
+        return f"{shown(request.url.path, MAX_INSTANCE_CHARS)} does not accept {shown(request.method)}"
     return http.HTTPStatus(status).description
 
 

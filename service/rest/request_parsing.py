@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import codecs
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from fastapi import Request
 from pydantic import ValidationError
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from service.core.names import SHOWN_CHARS, shown
 from service.core.schemas import ClassifyRequestBody, RawInput
 from service.errors import InvalidInput, PayloadTooLarge, SchemaViolation, UnsupportedMediaType
-from service.rest.problems import field_errors
+from service.rest.problems import MAX_LISTED_ERRORS, field_errors
 from service.settings import RequestLimits
 
 JSON = "application/json"
@@ -34,6 +36,7 @@ ACCEPTED_MEDIA_TYPES = (JSON, MULTIPART, "image/*", *sorted(WAV_TYPES), TEXT)
 #: Bodies past this size are decoded in a worker thread so the event loop keeps serving others.
 OFF_LOOP_BYTES = 1 << 20
 _URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_TOP_K = re.compile(r"[1-9][0-9]{0,8}")
 
 
 @dataclass(frozen=True)
@@ -58,21 +61,25 @@ async def parse_classify_body(request: Request, limits: RequestLimits) -> Parsed
         return ParsedBody([await request.body()])
     if media_type == TEXT:
         return ParsedBody([decode_text(await request.body(), params.get("charset"))])
-    shown = f"'{media_type}'" if media_type else "no Content-Type"
+    what = shown(media_type) if media_type else "no Content-Type"
     raise UnsupportedMediaType(
-        f"a classify request cannot carry {shown}; send one of {', '.join(ACCEPTED_MEDIA_TYPES)}",
+        f"a classify request cannot carry {what}; send one of {', '.join(ACCEPTED_MEDIA_TYPES)}",
         accepted=list(ACCEPTED_MEDIA_TYPES),
     )
 
 
 def parse_content_type(header: str) -> tuple[str, dict[str, str]]:
-    """``'Text/Plain; charset="UTF-8"'`` -> ``('text/plain', {'charset': 'UTF-8'})``."""
-    media_type, *rest = header.split(";")
-    params = {}
-    for param in rest:
-        key, _, value = param.partition("=")
-        params[key.strip().lower()] = value.strip().strip('"')
-    return media_type.strip().lower(), params
+    """``'Text/Plain; charset="UTF-8"'`` -> ``('text/plain', {'charset': 'UTF-8'})`` (python-multipart's parser).
+
+    Parameter names are lower-cased (they are case-insensitive, RFC 9110 section 5.6.6); quoted values
+    may hold ``;`` and escaped quotes.
+    """
+    try:
+        media_type, options = parse_options_header(header)
+    except UnicodeEncodeError as exc:  # starlette hands over latin-1 text; a str from elsewhere may not be
+        raise UnsupportedMediaType("the Content-Type header is not latin-1 text") from exc
+    params = {key.decode("latin-1").strip().lower(): value.decode("latin-1") for key, value in options.items()}
+    return media_type.decode("latin-1").strip(), params
 
 
 def parse_json_body(body: bytes, limits: RequestLimits) -> ParsedBody:
@@ -108,16 +115,19 @@ def decode_base64(text: str, index: int) -> bytes:
 
 
 def decode_text(body: bytes, charset: str | None) -> str:
-    """A text body in its declared charset (UTF-8 when none is declared)."""
+    """A text body in its declared charset (UTF-8 when none is declared).
+
+    The charset must name one of Python's text encodings. Python also registers codecs that are
+    not character sets (``rot13``, ``base64``, ``zlib``: ``bytes.decode`` refuses them with a
+    ``LookupError``) and ``undefined``, which refuses every input: all of them are a 415.
+    """
     charset = charset or "utf-8"
-    try:
-        codecs.lookup(charset)
-    except LookupError as exc:
-        raise UnsupportedMediaType(f"unknown charset '{charset}'") from exc
     try:
         return body.decode(charset)
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"the text is not valid {charset}: {exc.reason} at byte {exc.start}") from exc
+        raise InvalidInput(f"the text is not valid {shown(charset)}: {exc.reason} at byte {exc.start}") from exc
+    except (LookupError, UnicodeError, ValueError) as exc:
+        raise UnsupportedMediaType(f"{shown(charset)} is not a supported text charset", accepted=[TEXT]) from exc
 
 
 async def _parse_multipart(request: Request, limits: RequestLimits) -> ParsedBody:
@@ -148,11 +158,12 @@ async def _parse_multipart(request: Request, limits: RequestLimits) -> ParsedBod
                 top_k = _parse_top_k(value)
             else:
                 kind = "file" if isinstance(value, UploadFile) else "field"
-                unknown.append({"loc": ["body", name], "msg": f"unexpected {kind} '{name}'", "type": "extra_forbidden"})
+                message = f"unexpected {kind} {shown(name)}"
+                unknown.append({"loc": ["body", name[:SHOWN_CHARS]], "msg": message, "type": "extra_forbidden"})
         if unknown:
             raise SchemaViolation(
                 "a multipart classify body has 'file' parts, 'text' fields and an optional 'top_k' field only",
-                errors=unknown,
+                errors=unknown[:MAX_LISTED_ERRORS],
             )
         if not inputs:
             raise SchemaViolation(
@@ -173,16 +184,13 @@ async def _read_upload(upload: UploadFile) -> RawInput:
 
 
 def _parse_top_k(value: str) -> int:
-    try:
-        top_k = int(value)
-    except ValueError:
-        top_k = 0
-    if top_k < 1:
+    # Digits only, as in JSON: int() would also take " 5", "+5", "5_0" and other scripts' digits.
+    if _TOP_K.fullmatch(value) is None:
         raise SchemaViolation(
-            f"top_k must be a positive integer, not {value!r}",
+            f"top_k must be a positive integer, not {shown(value)}",
             errors=[{"loc": ["body", "top_k"], "msg": "must be a positive integer", "type": "int_parsing"}],
         )
-    return top_k
+    return int(value)
 
 
 def _check_count(count: int, limits: RequestLimits) -> None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from service.core.classifier import Classifier
+from service.core.names import NAME_PATTERN, VERSION_PATTERN, check_model_name, check_version_label, parse_version
 from service.core.schemas import ClassifyCall, ClassifyResponse
 from service.errors import ServiceError
 from service.metrics import Metrics
@@ -23,7 +24,26 @@ from service.rest.request_parsing import ParsedBody, parse_classify_body
 from service.settings import Settings
 
 Endpoint = Callable[..., Awaitable[Response]]
-ModelName = Annotated[str, Path(description="The model's name, as listed by GET /v1/models.")]
+ModelName = Annotated[
+    str,
+    Path(
+        description="The model's name, as listed by GET /v1/models.",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    ),
+]
+# The patterns are checked by service.core.names, not by FastAPI, so that REST and gRPC refuse a
+# malformed name by one rule; the OpenAPI document still states them.
+VersionText = Annotated[
+    str,
+    Path(
+        description="The model version (its folder name in the repository): a positive integer, no leading zeros.",
+        json_schema_extra={"pattern": VERSION_PATTERN},
+    ),
+]
+LabelText = Annotated[
+    str,
+    Path(description="A version label such as 'stable' or 'canary'.", json_schema_extra={"pattern": NAME_PATTERN}),
+]
 TopK = Annotated[
     int | None,
     Query(ge=1, description="How many best labels each prediction lists; a body's own top_k wins."),
@@ -63,6 +83,10 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         top_k: int | None,
         timeout_s: float | None,
     ) -> Response:
+        # Before the body is read and before the name becomes a metric label.
+        check_model_name(model, ("path", "name"))
+        if label is not None:
+            check_version_label(label, ("path", "label"))
         parsed = await _decode(request, model)
         call = ClassifyCall(
             model=model,
@@ -100,17 +124,18 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
     async def classify_version(
         request: Request,
         name: ModelName,
-        version: Annotated[int, Path(description="The model version (its folder name in the repository).")],
+        version: VersionText,
         top_k: TopK = None,
         x_request_timeout: RequestTimeout = None,
     ) -> Response:
-        return await run(request, name, version, None, top_k, x_request_timeout)
+        check_model_name(name, ("path", "name"))
+        return await run(request, name, parse_version(version), None, top_k, x_request_timeout)
 
     @route("/v1/models/{name}/labels/{label}:classify", "Classify with the version a label names")
     async def classify_label(
         request: Request,
         name: ModelName,
-        label: Annotated[str, Path(description="A version label such as 'stable' or 'canary'.")],
+        label: LabelText,
         top_k: TopK = None,
         x_request_timeout: RequestTimeout = None,
     ) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from service.core.classifier import Classifier
+from service.core.names import NAME_PATTERN
 from service.core.schemas import ModelInfo, ModelList
 from service.rest.openapi import problem_responses
 
@@ -24,7 +25,9 @@ def models_router(classifier: Classifier) -> APIRouter:
         summary="One model, with its versions and the input limits",
         responses=problem_responses(404, 422, 503),
     )
-    async def get_model(name: Annotated[str, Path(description="The model's name.")]) -> ModelInfo:
+    async def get_model(
+        name: Annotated[str, Path(description="The model's name.", json_schema_extra={"pattern": NAME_PATTERN})],
+    ) -> ModelInfo:
         return await classifier.get_model(name)
 
     return router
