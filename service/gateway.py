@@ -60,6 +60,7 @@ def build_surfaces(settings: Settings, classifier: Classifier, metrics: Metrics)
             # In-flight requests have at most their deadline to finish; a little slack for the answer.
             graceful_timeout_s=math.ceil(settings.request_timeout_s) + 5,
             access_log=settings.log_level == "debug",
+            limits=settings.connections,
         )
     ]
     if settings.grpc_enabled:

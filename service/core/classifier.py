@@ -1,7 +1,9 @@
 """The classify pipeline, the one core that REST and gRPC call.
 
-resolve version -> that version's spec -> validate and preprocess every input (off the event loop)
--> backend predict pinned to that version -> probabilities, top-k and labels.
+resolve version -> admission (a slot of the model's lane, or 429 at once) -> that version's spec ->
+decode and preprocess every input (``Decoder``: threads, or killable worker processes for heavy inputs)
+-> backend predict pinned to that version -> probabilities, top-k and labels. The request's deadline is
+checked between stages and bounds each of them.
 """
 
 from __future__ import annotations
@@ -10,29 +12,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 
-from features import preprocess
-from features.errors import FeatureError, InputTooLarge
 from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus, VersionState
+from service.core.admission import Admission
+from service.core.budgets import ByteBudget, HeapTrimmer
+from service.core.decoding import Decoder
 from service.core.schemas import (
     ClassifyCall,
     ClassifyResponse,
     InputLimitsInfo,
     ModelInfo,
     Prediction,
-    RawInput,
     ScoredLabel,
     VersionInfo,
 )
 from service.core.selfcheck import sample_input
 from service.errors import (
     DeadlineExceeded,
-    InvalidInput,
     LabelNotFound,
     ModelNotReady,
     PayloadTooLarge,
@@ -44,6 +44,8 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: What GET /v1/models shows for a version that failed; the specific error is in the server log.
+VERSION_FAILED = "the version failed to load; the cause is in the server log"
 
 
 class Classifier:
@@ -53,18 +55,27 @@ class Classifier:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        self._input_limits = settings.limits.input_limits()
-        self._pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
+        self.admission = Admission(settings.admission, metrics)
+        self.budget = ByteBudget(
+            settings.admission.max_inflight_bytes,
+            metrics,
+            HeapTrimmer(settings.decoding.trim_after_bytes),
+            retry_after_s=settings.admission.retry_after_s,
+        )
+        self.decoder = Decoder(settings)
         self._checked: set[tuple[str, int]] = set()
 
     def close(self) -> None:
-        """Release the preprocessing threads (after in-flight requests have finished)."""
-        self._pool.shutdown(wait=True)
+        """Release the decoding threads and processes (after in-flight requests have finished)."""
+        self.decoder.close()
 
     # -- classify -----------------------------------------------------------------------------------
 
-    async def classify(self, call: ClassifyCall) -> ClassifyResponse:
-        """Classify every input of ``call`` with one model version; answers are in input order."""
+    async def classify(self, call: ClassifyCall, *, admit: bool = True) -> ClassifyResponse:
+        """Classify every input of ``call`` with one model version; answers are in input order.
+
+        ``admit=False`` skips admission (the readiness self-check, which must not be refused under load).
+        """
         started = time.perf_counter()
         deadline = time.monotonic() + (call.timeout_s or self.settings.request_timeout_s)
         version: int | None = None
@@ -75,17 +86,10 @@ class Classifier:
                     f"{len(call.inputs)} instances in one request; the limit is {self.settings.limits.max_instances}"
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
-            try:
-                return await self._classify_with(call, version, deadline)
-            except ModelNotReady:
-                # An unpinned request can race a version swap: the version it resolved may retire before its
-                # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
-                if call.version is not None or call.version_label is not None:
-                    raise
-                retired, version = version, await self.resolve_version(call.model, None, None)
-                if version == retired:
-                    raise
-                return await self._classify_with(call, version, deadline)
+            if not admit:
+                return await self._classify_admitted(call, version, deadline)
+            async with self.admission.slot(call.model, deadline):
+                return await self._classify_admitted(call, version, deadline)
         except ServiceError as exc:
             status = type(exc).__name__
             raise
@@ -95,12 +99,27 @@ class Classifier:
         finally:
             self._observe("total", started, call, version, status)
 
+    async def _classify_admitted(self, call: ClassifyCall, version: int, deadline: float) -> ClassifyResponse:
+        try:
+            return await self._classify_with(call, version, deadline)
+        except ModelNotReady:
+            # An unpinned request can race a version swap: the version it resolved may retire before its
+            # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
+            if call.version is not None or call.version_label is not None:
+                raise
+            retired, version = version, await self.resolve_version(call.model, None, None)
+            if version == retired:
+                raise
+            return await self._classify_with(call, version, deadline)
+
     async def _classify_with(self, call: ClassifyCall, version: int, deadline: float) -> ClassifyResponse:
         spec = await self.backend.get_spec(call.model, version)
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
 
         t0 = time.perf_counter()
-        batch = await self._within(deadline, self._preprocess(call.inputs, spec))
+        batch = await self._within(
+            deadline, self.decoder.decode(call.model, call.inputs, spec, self._remaining(deadline))
+        )
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
@@ -128,20 +147,6 @@ class Classifier:
                     raise ModelNotReady(f"version {version} of model '{model}' is {entry.state.value}")
                 return version
         raise VersionNotFound(f"model '{model}' has no served version {version}")
-
-    async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec) -> np.ndarray:
-        loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec) for i, raw in enumerate(inputs)]
-        rows = await asyncio.gather(*jobs)
-        return np.stack(rows)
-
-    def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec) -> np.ndarray:
-        try:
-            return preprocess(raw, spec, self._input_limits)
-        except InputTooLarge as exc:
-            raise PayloadTooLarge(f"instance {index}: {exc}") from exc
-        except FeatureError as exc:
-            raise InvalidInput(f"instance {index}: {exc}") from exc
 
     def _answer(
         self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, top_k: int
@@ -190,7 +195,12 @@ class Classifier:
             name=status.name,
             modality=spec.modality if spec else None,
             labels=list(spec.labels) if spec else [],
-            versions=[VersionInfo(version=v.version, state=v.state.value, error=v.error) for v in status.versions],
+            # A load error names files and library versions: public answers say only that it failed (the
+            # backend's own log and the gateway's version log carry the cause).
+            versions=[
+                VersionInfo(version=v.version, state=v.state.value, error=VERSION_FAILED if v.error else None)
+                for v in status.versions
+            ],
             default_version=available[0] if available else None,
             version_labels=self.settings.version_labels.get(status.name, {}),
             spec_hash=spec.content_hash if spec else None,
@@ -220,7 +230,8 @@ class Classifier:
                 try:
                     spec = await self.backend.get_spec(name, version)
                     await self.classify(
-                        ClassifyCall(model=name, version=version, inputs=[sample_input(spec)], surface="rest")
+                        ClassifyCall(model=name, version=version, inputs=[sample_input(spec)], surface="rest"),
+                        admit=False,
                     )
                 except ServiceError as exc:
                     report[name] = f"self-check of version {version} failed: {exc.detail}"

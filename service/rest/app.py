@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from service.core.classifier import Classifier
 from service.metrics import Metrics
+from service.rest.body_guard import BodyGuardMiddleware, ShutdownSignal
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
@@ -31,6 +32,8 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     app.state.settings = settings
     app.state.classifier = classifier
     app.state.metrics = metrics
+    # RestServer.stop sets it: bodies still arriving get a short grace, then 503.
+    app.state.shutdown = ShutdownSignal(settings.connections.shutdown_body_grace_s)
 
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
@@ -40,7 +43,11 @@ def create_app(settings: Settings, classifier: Classifier, metrics: Metrics) -> 
     install_problem_handlers(app)
     install_openapi(app)
     # add_middleware wraps what is there, so the error boundary added last is outermost: it also
-    # answers the 413 that the body limit raises before any route runs.
+    # answers the 413 that the body limit raises before any route runs, and the 429/408/503 of the
+    # body guard, which only sees bodies within the limit.
+    app.add_middleware(
+        BodyGuardMiddleware, budget=classifier.budget, limits=settings.connections, shutdown=app.state.shutdown
+    )
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
     return app

@@ -63,6 +63,8 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         top_k: int | None,
         timeout_s: float | None,
     ) -> Response:
+        # A model whose queue would refuse this request refuses it now, before its body is read.
+        classifier.admission.precheck(model, timeout_s)
         parsed = await _decode(request, model)
         call = ClassifyCall(
             model=model,

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from service.rest.connection_limits import guarded_protocol
+from service.settings import ConnectionLimits
+
 log = logging.getLogger(__name__)
 
 
@@ -32,9 +35,20 @@ class RestServer:
 
     name = "rest"
 
-    def __init__(self, app: FastAPI, host: str, port: int, *, graceful_timeout_s: int, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        *,
+        graceful_timeout_s: int,
+        access_log: bool,
+        limits: ConnectionLimits | None = None,
+    ) -> None:
         self._host = host
         self._requested_port = port
+        self._app = app
+        limits = limits or ConnectionLimits()
         config = uvicorn.Config(
             app,
             host=host,
@@ -44,6 +58,10 @@ class RestServer:
             access_log=access_log,
             server_header=False,
             timeout_graceful_shutdown=graceful_timeout_s,
+            # httptools with header size, count and time limits (uvicorn enforces none of them there).
+            http=guarded_protocol(limits),
+            timeout_keep_alive=max(1, round(limits.keep_alive_s)),
+            limit_concurrency=limits.max_connections,
         )
         self._server = _EmbeddedUvicorn(config)
         self._socket: socket.socket | None = None
@@ -77,6 +95,11 @@ class RestServer:
         """Stop accepting, let in-flight requests finish (up to the graceful timeout), close the socket."""
         if self._task is None:
             return
+        # Requests still receiving their body would hold the drain for the whole grace period; they end
+        # now with 503 (service.rest.body_guard). Requests whose body is in are finished normally.
+        shutdown = getattr(self._app.state, "shutdown", None)
+        if shutdown is not None:
+            shutdown.begin_shutdown()
         self._server.should_exit = True
         await self._task
         self._task = None
