@@ -5,9 +5,9 @@ uvicorn's httptools protocol buffers headers without bound (a 64 MB header was a
 timer before a connection's first request (4,000 slowloris connections were all held).
 ``guarded_protocol(limits)`` returns its subclass that
 
-- counts the bytes received while a request's headers are incomplete and answers
-  ``431 Request Header Fields Too Large`` and closes once they pass ``max_header_bytes`` (the parser
-  holds at most that plus one read);
+- answers ``431 Request Header Fields Too Large`` and closes once a request's headers pass
+  ``max_header_bytes``: counted as the parser completes each header, and as bytes arrive while the
+  headers are incomplete (so the parser holds at most the limit plus one read);
 - answers 431 for more than ``max_headers`` header lines;
 - closes a connection whose request headers are not complete ``header_timeout_s`` after the
   connection opened or the request's first byte came (idleness between requests stays uvicorn's
@@ -35,7 +35,7 @@ _431 = (
 )
 
 
-class _TooManyHeaders(Exception):
+class _HeadersTooLarge(Exception):
     """Raised from the parser callback; httptools turns it into a parser error that ends the request."""
 
 
@@ -50,6 +50,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._headers_completed = 0
         self._header_bytes = 0
         self._header_count = 0
+        self._parsed_bytes = 0
         self._refused = False
         self._header_timer: asyncio.TimerHandle | None = None
 
@@ -78,12 +79,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # connection, the timer armed in connection_made) bounds the wait.
         super().on_message_begin()
         self._header_count = 0
+        self._parsed_bytes = 0
         self._arm_header_timer()
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed_bytes += len(url)
+        if self._parsed_bytes > self.limits.max_header_bytes:
+            raise _HeadersTooLarge
+        super().on_url(url)
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Headers that arrived in one read are counted here, as the parser completes each of them.
         self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise _TooManyHeaders
+        self._parsed_bytes += len(name) + len(value) + 4
+        if self._header_count > self.limits.max_headers or self._parsed_bytes > self.limits.max_header_bytes:
+            raise _HeadersTooLarge
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -98,10 +108,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_headers = True
 
     def send_400_response(self, msg: str) -> None:
+        # uvicorn answers a parser error with 400; the parser error raised by our callbacks is a 431.
         if self._header_count > self.limits.max_headers:
             self._refuse("more than %d header lines", self.limits.max_headers)
-            return
-        super().send_400_response(msg)
+        elif self._parsed_bytes > self.limits.max_header_bytes:
+            self._refuse("header bytes past %d", self.limits.max_header_bytes)
+        else:
+            super().send_400_response(msg)
 
     def _refuse(self, why: str, limit: int) -> None:
         self._refused = True
