@@ -3,7 +3,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench
+.PHONY: setup models serve test lint format data proto tfserving-proto tfserving-config loadtest bench \
+	scenarios overload memory sigterm soak
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -49,3 +50,10 @@ loadtest: models
 # Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke).
 bench: models
 	$(PY) -m loadtest.bench
+
+# Reliability scenarios (RELIABILITY.md) against a gateway process over the tiny models; each prints its
+# figures and fails when its promise is not kept. `make soak` runs 10 minutes (SOAK_SECONDS to change).
+overload memory sigterm soak: setup
+	$(PY) -m loadtest.scenarios $@
+
+scenarios: overload memory sigterm soak

@@ -1,11 +1,14 @@
 """Admission before decoding: a bounded queue per model and refusal when the wait would be too long.
 
 Every classify request takes a slot of its model's lane before any input is decoded. A lane runs at
-most ``max_concurrent_per_model`` requests; the rest wait in FIFO order, at most ``max_queued_per_model``
-of them. A request is refused at once (``Overloaded``, 429 / RESOURCE_EXHAUSTED) when the queue is full,
-or when its expected completion passes the sooner of its own deadline and ``latency_target_s``:
+most ``max_concurrent_per_model`` requests, fewer while requests take longer than the latency target
+(the open slots shrink by 10% per slow request and grow by one per window of fast ones: more parallel
+work on saturated CPUs only makes every request slower); the rest wait in FIFO order, at most
+``max_queued_per_model`` of them. A request is refused at once (``Overloaded``, 429 /
+RESOURCE_EXHAUSTED) when the queue is full, or when its expected completion passes the sooner of its
+own deadline and ``latency_target_s``:
 
-    expected completion = service time x (requests ahead + 1) / parallel slots + service time
+    expected completion = service time x (requests ahead + 1) / open slots + service time
 
 with the service time measured per lane (a moving average of slot-held time, so batching, decode cost
 and CPU contention are all in it). Refusing at the door keeps the admitted requests' latency near the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,22 +36,48 @@ _EWMA_WEIGHT = 0.1
 
 
 class Lane:
-    """One model's admission state: slots, the queue in front of them, and its measured service time."""
+    """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
+    and the number of slots currently open (adapted so that a request's service stays within the target)."""
 
-    __slots__ = ("free", "running", "service_s", "waiting")
+    __slots__ = ("limit", "max_slots", "queue", "running", "service_s")
 
     def __init__(self, slots: int) -> None:
-        self.free = asyncio.Semaphore(slots)
+        self.max_slots = slots
+        self.limit = float(slots)
+        self.queue: deque[asyncio.Future[None]] = deque()
         self.running = 0
-        self.waiting = 0
         self.service_s = 0.0  # 0 until the first request finishes: nothing is refused on a guess
 
-    def observe(self, seconds: float) -> None:
-        """Fold one slot-held time into the moving average."""
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self.queue)
+
+    @property
+    def full(self) -> bool:
+        """Whether a new request would have to wait."""
+        return bool(self.queue) or self.running >= int(self.limit)
+
+    def observe(self, seconds: float, target_s: float) -> None:
+        """Fold one slot-held time into the moving average and adapt the open slots: fewer while service
+        takes longer than the target (more parallel work only slows each request down), one more per
+        request served within it (additive increase, multiplicative decrease)."""
         if self.service_s == 0.0:
             self.service_s = seconds
         else:
             self.service_s += _EWMA_WEIGHT * (seconds - self.service_s)
+        if seconds > target_s:
+            self.limit = max(1.0, self.limit * 0.9)
+        else:
+            self.limit = min(float(self.max_slots), self.limit + 1.0 / max(self.limit, 1.0))
+
+    def wake(self) -> None:
+        """Start queued requests while slots are open."""
+        while self.queue and self.running < int(self.limit):
+            waiter = self.queue.popleft()
+            if not waiter.done():
+                self.running += 1
+                waiter.set_result(None)
 
 
 class Admission:
@@ -74,37 +104,45 @@ class Admission:
         lane = self._lanes.get(model)
         if lane is None:
             lane = self._lanes[model] = Lane(self.settings.max_concurrent_per_model)
-        if lane.waiting or lane.free.locked():
+        if lane.full:
             self._refuse_if_late(model, lane, deadline)
-            lane.waiting += 1
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            lane.queue.append(waiter)
             self._metrics.set_queued(model, lane.waiting)
             try:
-                await asyncio.wait_for(lane.free.acquire(), deadline - time.monotonic())
-            except TimeoutError as exc:
-                raise DeadlineExceeded("the request's deadline passed while it waited for admission") from exc
-            finally:
-                lane.waiting -= 1
+                await asyncio.wait_for(asyncio.shield(waiter), deadline - time.monotonic())
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    lane.running -= 1  # the slot was given just as the wait ended: hand it on
+                    lane.wake()
+                else:
+                    waiter.cancel()
+                    if waiter in lane.queue:
+                        lane.queue.remove(waiter)
                 self._metrics.set_queued(model, lane.waiting)
+                if isinstance(exc, TimeoutError):
+                    raise DeadlineExceeded("the request's deadline passed while it waited for admission") from exc
+                raise
+            self._metrics.set_queued(model, lane.waiting)
         else:
-            await lane.free.acquire()  # free: returns at once
-        lane.running += 1
+            lane.running += 1
         self._metrics.set_inflight(model, lane.running)
         started = time.monotonic()
         try:
             yield
         finally:
-            lane.observe(time.monotonic() - started)
+            lane.observe(time.monotonic() - started, self.settings.latency_target_s)
             lane.running -= 1
+            lane.wake()
             self._metrics.set_inflight(model, lane.running)
-            lane.free.release()
 
     def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None) -> None:
         settings = self.settings
-        if lane.waiting == 0 and not lane.free.locked():
+        if not lane.full:
             return
         if lane.waiting >= settings.max_queued_per_model:
             self._refuse(model, "queue_full", f"{lane.waiting} requests of model '{model}' are already waiting")
-        expected = lane.service_s * ((lane.waiting + 1) / settings.max_concurrent_per_model + 1)
+        expected = lane.service_s * ((lane.waiting + 1) / max(lane.limit, 1.0) + 1)
         budget = settings.latency_target_s
         if deadline is not None:
             budget = min(budget, deadline - time.monotonic())
