@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from concurrent.futures import BrokenExecutor as BrokenProcessPool
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -31,7 +32,7 @@ from features.limits import InputLimits
 from features.spec import ModelSpec
 from service.core.decode_worker import preprocess_in_worker
 from service.core.schemas import RawInput
-from service.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge
+from service.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, Unavailable
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Decoder:
 
     async def decode(self, model: str, inputs: list[RawInput], spec: ModelSpec, deadline_s: float) -> np.ndarray:
         """Every input preprocessed with ``spec``, stacked in order; the first failure cancels the rest."""
+        if len(inputs) == 1:  # the common case, without the bookkeeping of several tasks
+            return np.stack([await self._one(model, 0, inputs[0], spec, deadline_s)])
         jobs = [asyncio.ensure_future(self._one(model, i, raw, spec, deadline_s)) for i, raw in enumerate(inputs)]
         try:
             done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
@@ -96,6 +99,11 @@ class Decoder:
         except ProcessExpired as exc:
             log.warning("a decode worker died on instance %d of a request for '%s': %s", index, model, exc)
             raise InvalidInput(f"instance {index}: the input could not be decoded") from exc
+        except BrokenProcessPool as exc:
+            # Workers could not even start: drop the pool so that the next heavy input starts a new one.
+            log.error("the decode worker pool is broken: %s", exc)
+            self._processes = None
+            raise Unavailable("the decoders are restarting; retry later") from exc
 
     async def _in_process(self, raw: RawInput, spec: ModelSpec, timeout_s: float) -> np.ndarray:
         pool = self._pool()
