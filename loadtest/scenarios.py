@@ -45,9 +45,13 @@ class Gateway:
     @property
     def rss_mb(self) -> float:
         """Resident memory of the process and its children (decode workers), in MB."""
-        parent = psutil.Process(self.process.pid)
-        total = parent.memory_info().rss
-        for child in parent.children(recursive=True):
+        try:
+            parent = psutil.Process(self.process.pid)
+            total = parent.memory_info().rss
+            children = parent.children(recursive=True)
+        except psutil.NoSuchProcess:
+            raise SystemExit("the gateway process is gone (killed?)") from None
+        for child in children:
             with suppress(psutil.NoSuchProcess):
                 total += child.memory_info().rss
         return float(total) / 1e6

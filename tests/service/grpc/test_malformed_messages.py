@@ -43,7 +43,7 @@ async def test_a_stream_answers_every_request_and_an_error_for_the_unparsable_on
     assert {a.response.predictions[0].label for a in answers[::2]} == {answers[0].response.predictions[0].label}
     for answer in answers[2::2]:
         assert list(answer.response.predictions[0].probabilities) == pytest.approx(
-            list(answers[0].response.probabilities)
+            list(answers[0].response.predictions[0].probabilities)
         )
 
 
