@@ -129,10 +129,20 @@ class Connections:
 
     async def send(self, raw: bytes) -> int:
         """The status of ``raw``'s answer (599 when the connection failed)."""
-        if self.idle:
+        while self.idle:
+            # A pooled connection the server closed for idleness fails before any answer: as any HTTP
+            # client does, retry such a request on a fresh connection.
             reader, writer = self.idle.pop()
-        else:
+            status = await self._exchange(reader, writer, raw)
+            if status != 599:
+                return status
+        try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return 599
+        return await self._exchange(reader, writer, raw)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
         try:
             writer.write(raw)
             status, _ = await _response(reader)
