@@ -3,7 +3,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config k8s-config loadtest bench scaleout-rehearsal
+.PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config k8s-config loadtest bench \
+	scaleout-rehearsal scenarios overload memory sigterm soak
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -66,3 +67,10 @@ bench: models
 # The same as a pytest scenario: pytest -m scenario tests/loadtest/test_scaleout_rehearsal.py
 scaleout-rehearsal: setup
 	$(PY) -m loadtest.scaleout
+
+# Reliability scenarios (RELIABILITY.md) against a gateway process over the tiny models; each prints its
+# figures and fails when its promise is not kept. `make soak` runs 10 minutes (SOAK_SECONDS to change).
+overload memory sigterm soak: setup
+	$(PY) -m loadtest.scenarios $@
+
+scenarios: overload memory sigterm soak

@@ -11,10 +11,12 @@
     │   ├── ModelNotFound
     │   ├── VersionNotFound
     │   └── LabelNotFound
+    ├── RequestTimeout              408 DEADLINE_EXCEEDED   the request body did not arrive in time
     ├── PayloadTooLarge             413 INVALID_ARGUMENT    body, instances, pixels, seconds, characters
     ├── UnsupportedMediaType        415 INVALID_ARGUMENT
     ├── SchemaViolation             422 INVALID_ARGUMENT    the request does not match its schema
-    ├── Overloaded                  429 RESOURCE_EXHAUSTED  queues full; retry later
+    ├── Overloaded                  429 RESOURCE_EXHAUSTED  queue full, expected wait past the deadline or
+    │                                                       the latency target, byte budget spent; retry later
     ├── QuotaExceeded               429 RESOURCE_EXHAUSTED  the key is over its rate; retry after ``retry_after_s``
     ├── Unavailable                 503 UNAVAILABLE
     │   ├── ModelNotReady           no AVAILABLE version yet, or it is unloading
@@ -107,6 +109,14 @@ class LabelNotFound(NotFound):
     """The model has no such version label."""
 
     title = "Version label not found"
+
+
+class RequestTimeout(ServiceError):
+    """The client did not send its request body within the connection's time limits."""
+
+    http_status = 408
+    grpc_code = "DEADLINE_EXCEEDED"
+    title = "Request timeout"
 
 
 class PayloadTooLarge(ServiceError):

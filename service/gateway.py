@@ -73,6 +73,7 @@ def build_surfaces(
             graceful_timeout_s=settings.shutdown_grace_s,
             access_log=settings.log_level == "debug",
             ssl_context=None if tls is None else tls.ssl_context,
+            limits=settings.connections,
         )
     ]
     if settings.grpc_enabled:

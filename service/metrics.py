@@ -1,12 +1,13 @@
 """Prometheus metrics of the gateway, on a registry per app so tests can build several apps.
 
 Latency per stage (decode, preprocess, backend, total) labelled by model, version, surface and status;
-batch sizes of model calls; counts of predicted classes.
+batch sizes of model calls; counts of predicted classes; admission gauges (requests running and queued
+per model, input bytes in flight) and refusals, which autoscalers read.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -41,6 +42,42 @@ class Metrics:
             ["model", "version", "label"],
             registry=self.registry,
         )
+
+        self.inflight = Gauge(
+            "classifier_inflight_requests",
+            "Classify requests holding an admission slot (decoding or predicting), per model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "classifier_queued_requests",
+            "Classify requests waiting for an admission slot, per model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.inflight_bytes = Gauge(
+            "classifier_inflight_input_bytes",
+            "Input bytes (request bodies, gRPC messages) of requests in flight, process-wide.",
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "classifier_refused",
+            "Requests refused by admission (429), per model and reason.",
+            ["model", "reason"],
+            registry=self.registry,
+        )
+
+    def set_inflight(self, model: str, running: int) -> None:
+        """Requests of ``model`` holding a slot now."""
+        self.inflight.labels(model).set(running)
+
+    def set_queued(self, model: str, waiting: int) -> None:
+        """Requests of ``model`` waiting for a slot now."""
+        self.queued.labels(model).set(waiting)
+
+    def count_refused(self, model: str, reason: str) -> None:
+        """One request refused by admission."""
+        self.refused.labels(model if model in self._known_models else self.UNKNOWN_MODEL, reason).inc()
 
     def observe_stage(
         self, stage: str, seconds: float, *, model: str, version: int | None, surface: str, status: str

@@ -132,6 +132,81 @@ class TlsSettings(BaseModel):
         return self
 
 
+class ConnectionLimits(BaseModel):
+    """Bounds on connections, in size and time (REST: ``service.rest.connection_limits`` and
+    ``service.rest.body_guard``; gRPC: server options in ``service.grpc.server``)."""
+
+    max_header_bytes: int = Field(default=32 * 1024, gt=0, description="Bytes of one request's headers; 431.")
+    max_headers: int = Field(default=100, gt=0, description="Header lines of one request; 431.")
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time for a request's headers, from its first byte (or the connection)."
+    )
+    body_timeout_s: float = Field(default=30.0, gt=0, description="Time to receive a whole request body; 408.")
+    body_idle_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest pause between two parts of a request body; 408."
+    )
+    shutdown_body_grace_s: float = Field(
+        default=2.0, ge=0, description="On shutdown: time left to bodies still arriving before they get 503."
+    )
+    keep_alive_s: float = Field(default=5.0, gt=0, description="Idle time before a keep-alive connection is closed.")
+    max_connections: int = Field(
+        default=2048, gt=0, description="Open REST connections (and requests) before new requests get 503."
+    )
+    grpc_max_concurrent_streams: int = Field(default=128, gt=0, description="Concurrent gRPC calls per connection.")
+    grpc_max_metadata_bytes: int = Field(default=16 * 1024, gt=0, description="Bytes of a gRPC call's metadata.")
+    grpc_keepalive_s: float = Field(
+        default=60.0, gt=0, description="Interval of the gRPC server's keepalive pings on idle connections."
+    )
+    grpc_keepalive_timeout_s: float = Field(
+        default=20.0, gt=0, description="A connection that does not answer a keepalive ping in this time is closed."
+    )
+
+
+class AdmissionSettings(BaseModel):
+    """Admission before decoding: bounded queues per model, refusal when the wait would be too long,
+    and a process-wide budget of request bytes (``service.core.admission``)."""
+
+    latency_target_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Refuse (429) a request whose expected queue wait plus service time passes this, or its"
+        " own deadline if sooner. Expected wait = measured service time x requests ahead / parallel slots.",
+    )
+    max_concurrent_per_model: int = Field(
+        default=64, gt=0, description="Requests of one model decoding or predicting at once (the rest queue)."
+    )
+    max_queued_per_model: int = Field(
+        default=256, ge=0, description="Requests of one model waiting for a slot; past it: 429 at once."
+    )
+    max_inflight_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Input bytes (raw bodies and messages) of all requests in flight; past it: 429.",
+    )
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 429 from admission.")
+
+
+class DecodingSettings(BaseModel):
+    """Where inputs are decoded (``service.core.decoding``): small ones in threads, heavy ones in worker
+    processes that a deadline can kill, each model with its own share of them."""
+
+    heavy_input_bytes: int = Field(
+        default=256 * 1024,
+        gt=0,
+        description="Inputs of at least this many bytes (characters for text) decode in a worker process.",
+    )
+    processes: int = Field(default=2, ge=1, description="Worker processes for heavy decodes.")
+    heavy_per_model: int = Field(
+        default=1, ge=1, description="Heavy decodes of one model at once, so one model cannot take every worker."
+    )
+    trim_after_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="After requests of this many input bytes have finished, return freed heap to the OS"
+        " (glibc malloc_trim); 0: never.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -169,6 +244,9 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    connections: ConnectionLimits = Field(default_factory=ConnectionLimits)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    decoding: DecodingSettings = Field(default_factory=DecodingSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")

@@ -1,7 +1,9 @@
 """The classify pipeline, the one core that REST and gRPC call.
 
-resolve version -> that version's spec -> validate and preprocess every input (off the event loop)
--> backend predict pinned to that version -> probabilities, top-k and labels.
+resolve version -> admission (a slot of the model's lane, or 429 at once) -> that version's spec ->
+decode and preprocess every input (``Decoder``: threads, or killable worker processes for heavy inputs)
+-> backend predict pinned to that version -> probabilities, top-k and labels. The request's deadline is
+checked between stages and bounds each of them.
 """
 
 from __future__ import annotations
@@ -10,25 +12,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 
-from features import check_request_budget, preprocess
-from features.errors import FeatureError, InputTooLarge
 from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus
+from service.core.admission import Admission
+from service.core.budgets import ByteBudget, HeapTrimmer
+from service.core.decoding import Decoder
 from service.core.names import check_call_names, check_model_name
 from service.core.readiness import READY, Readiness
 from service.core.schemas import (
     ClassifyCall,
     ClassifyResponse,
-    InputAdapter,
     InputLimitsInfo,
     ModelInfo,
     Prediction,
-    RawInput,
     ScoredLabel,
     VersionInfo,
 )
@@ -36,7 +36,6 @@ from service.core.selfcheck import sample_input
 from service.core.versions import resolve_version
 from service.errors import (
     DeadlineExceeded,
-    InvalidInput,
     ModelNotReady,
     PayloadTooLarge,
     ServiceError,
@@ -48,6 +47,8 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: What GET /v1/models shows for a version that failed; the specific error is in the server log.
+VERSION_FAILED = "the version failed to load; the cause is in the server log"
 
 
 class Classifier:
@@ -57,20 +58,29 @@ class Classifier:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        self._input_limits = settings.limits.input_limits()
-        self._pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
+        self.admission = Admission(settings.admission, metrics)
+        self.budget = ByteBudget(
+            settings.admission.max_inflight_bytes,
+            metrics,
+            HeapTrimmer(settings.decoding.trim_after_bytes),
+            retry_after_s=settings.admission.retry_after_s,
+        )
+        self.decoder = Decoder(settings)
         self._checked: set[tuple[str, int]] = set()
         self._observer = ClassificationObserver(settings, metrics)
 
     def close(self) -> None:
-        """Release the preprocessing threads (after in-flight requests have finished)."""
-        self._pool.shutdown(wait=True)
+        """Release the decoding threads and processes (after in-flight requests have finished)."""
+        self.decoder.close()
         self._observer.close()
 
     # -- classify -----------------------------------------------------------------------------------
 
-    async def classify(self, call: ClassifyCall) -> ClassifyResponse:
-        """Classify every input of ``call`` with one model version; answers are in input order."""
+    async def classify(self, call: ClassifyCall, *, admit: bool = True) -> ClassifyResponse:
+        """Classify every input of ``call`` with one model version; answers are in input order.
+
+        ``admit=False`` skips admission (the readiness self-check, which must not be refused under load).
+        """
         check_call_names(call)  # before the name becomes a metric label or reaches a backend
         started = time.perf_counter()
         tracing.parsed()
@@ -83,17 +93,10 @@ class Classifier:
                     f"{len(call.inputs)} instances in one request; the limit is {self.settings.limits.max_instances}"
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
-            try:
-                return await self._classify_with(call, version, deadline, started)
-            except ModelNotReady:
-                # An unpinned request can race a version swap: the version it resolved may retire before its
-                # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
-                if call.version is not None or call.version_label is not None:
-                    raise
-                retired, version = version, await self.resolve_version(call.model, None, None)
-                if version == retired:
-                    raise
-                return await self._classify_with(call, version, deadline, started)
+            if not admit:
+                return await self._classify_admitted(call, version, deadline, started)
+            async with self.admission.slot(call.model, deadline):
+                return await self._classify_admitted(call, version, deadline, started)
         except ServiceError as exc:
             status = type(exc).__name__
             raise
@@ -104,6 +107,21 @@ class Classifier:
             self._observe("total", started, call, version, status)
             tracing.annotate(status, model=call.model, version=version, instances=len(call.inputs))
 
+    async def _classify_admitted(
+        self, call: ClassifyCall, version: int, deadline: float, started: float
+    ) -> ClassifyResponse:
+        try:
+            return await self._classify_with(call, version, deadline, started)
+        except ModelNotReady:
+            # An unpinned request can race a version swap: the version it resolved may retire before its
+            # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
+            if call.version is not None or call.version_label is not None:
+                raise
+            retired, version = version, await self.resolve_version(call.model, None, None)
+            if version == retired:
+                raise
+            return await self._classify_with(call, version, deadline, started)
+
     async def _classify_with(
         self, call: ClassifyCall, version: int, deadline: float, started: float
     ) -> ClassifyResponse:
@@ -112,7 +130,10 @@ class Classifier:
 
         t0 = time.perf_counter()
         with tracing.span("preprocess"):
-            batch = await self._within(deadline, self._preprocess(call.inputs, spec, call.adapt_input))
+            batch = await self._within(
+                deadline,
+                self.decoder.decode(call.model, call.inputs, spec, self._remaining(deadline), call.adapt_input),
+            )
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
@@ -128,32 +149,6 @@ class Classifier:
         status = await self.backend.model_status(model)
         self.metrics.know_model(model)
         return resolve_version(status, version, label, self.settings.version_labels.get(model, {}))
-
-    async def _preprocess(self, inputs: list[RawInput], spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
-        loop = asyncio.get_running_loop()
-        if len(inputs) > 1:  # one input is bounded by the per-input limits, which the budgets hold
-            await loop.run_in_executor(self._pool, self._check_budget, inputs, spec)
-        jobs = [
-            loop.run_in_executor(self._pool, self._preprocess_one, i, raw, spec, adapt) for i, raw in enumerate(inputs)
-        ]
-        rows = await asyncio.gather(*jobs)
-        return np.stack(rows)
-
-    def _check_budget(self, inputs: list[RawInput], spec: ModelSpec) -> None:
-        try:
-            check_request_budget(inputs, spec, self._input_limits)
-        except InputTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from exc
-
-    def _preprocess_one(self, index: int, raw: RawInput, spec: ModelSpec, adapt: InputAdapter | None) -> np.ndarray:
-        if adapt is not None:
-            raw = adapt(index, raw, spec.modality)
-        try:
-            return preprocess(raw, spec, self._input_limits)
-        except InputTooLarge as exc:
-            raise PayloadTooLarge(f"instance {index}: {exc}") from exc
-        except FeatureError as exc:
-            raise InvalidInput(f"instance {index}: {exc}") from exc
 
     def _ranked_response(
         self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, top_k: int
@@ -196,7 +191,12 @@ class Classifier:
             name=status.name,
             modality=spec.modality if spec else None,
             labels=list(spec.labels) if spec else [],
-            versions=[VersionInfo(version=v.version, state=v.state.value, error=v.error) for v in status.versions],
+            # A load error names files and library versions: public answers say only that it failed (the
+            # backend's own log and the gateway's version log carry the cause).
+            versions=[
+                VersionInfo(version=v.version, state=v.state.value, error=VERSION_FAILED if v.error else None)
+                for v in status.versions
+            ],
             default_version=available[0] if available else None,
             version_labels=self.settings.version_labels.get(status.name, {}),
             spec_hash=spec.content_hash if spec else None,
@@ -226,7 +226,8 @@ class Classifier:
                 try:
                     spec = await self.backend.get_spec(name, version)
                     await self.classify(
-                        ClassifyCall(model=name, version=version, inputs=[sample_input(spec)], surface="rest")
+                        ClassifyCall(model=name, version=version, inputs=[sample_input(spec)], surface="rest"),
+                        admit=False,
                     )
                 except ServiceError as exc:
                     report[name] = f"self-check of version {version} failed: {exc.detail}"

@@ -1,10 +1,12 @@
 """``create_grpc_server(settings, classifier) -> GrpcSurface``: the gRPC surface, built explicitly.
 
-One grpc.aio server carries the classifier service (errors mapped by ``ErrorInterceptor``), the Open
-Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same core and code table), the
+One grpc.aio server carries the classifier service (requests parsed in the servicer, errors mapped by
+``ErrorInterceptor``), the Open Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same
+core and code table), the
 standard health service following readiness, and server reflection, so grpcurl or any reflection
 client can call it without the .proto file. Message limits are explicit in both directions; a message
-past them is refused by gRPC itself with RESOURCE_EXHAUSTED.
+past them is refused by gRPC itself with RESOURCE_EXHAUSTED. Concurrent streams and metadata size per
+connection and keepalive come from ``settings.connections``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 
 import grpc
 from classifier_client.v1 import classifier_pb2 as pb
-from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
@@ -24,7 +25,7 @@ from service.core.classifier import Classifier
 from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
 from service.grpc.reflection_pool import merged_pool
-from service.grpc.servicer import ClassifierServicer
+from service.grpc.servicer import ClassifierServicer, classifier_handler
 from service.observability.grpc_metadata import RequestContextInterceptor
 from service.settings import Settings
 from service.tls import ServerTls
@@ -91,6 +92,7 @@ def create_grpc_server(
     """
     limit = settings.grpc_max_message_bytes
     interceptors: list[grpc.aio.ServerInterceptor] = [] if access is None else [AuthInterceptor(access)]
+    connections = settings.connections
     server = grpc.aio.server(
         # The request context is outermost, so the error interceptor's log lines carry the request id.
         interceptors=[RequestContextInterceptor(classifier.metrics), *interceptors, ErrorInterceptor()],
@@ -99,9 +101,17 @@ def create_grpc_server(
             ("grpc.max_receive_message_length", limit),
             # A second gateway on the same port must fail to start, not silently share the port.
             ("grpc.so_reuseport", 0),
+            # Bounds per connection: concurrent calls, metadata size; idle peers are pinged and dropped
+            # when they do not answer, and clients may not ping more often than every 10 s.
+            ("grpc.max_concurrent_streams", connections.grpc_max_concurrent_streams),
+            ("grpc.max_metadata_size", connections.grpc_max_metadata_bytes),
+            ("grpc.keepalive_time_ms", int(connections.grpc_keepalive_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(connections.grpc_keepalive_timeout_s * 1000)),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
         ],
     )
-    pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(classifier), server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers((classifier_handler(ClassifierServicer(classifier)),))
     # The Open Inference Protocol (KServe V2) beside classifier.v1, over the same core.
     v2_pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(V2DataPlane(classifier)), server)  # type: ignore[no-untyped-call]
     health = ReadinessHealth(classifier, retry_s=health_retry_s or HEALTH_RETRY_S)

@@ -10,6 +10,7 @@ from service.core.classifier import Classifier
 from service.metrics import Metrics
 from service.observability.asgi import RequestContextMiddleware
 from service.rest.auth import AuthMiddleware
+from service.rest.body_guard import BodyGuardMiddleware, ShutdownSignal
 from service.rest.body_limit import BodyLimitMiddleware
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
@@ -43,6 +44,8 @@ def create_app(
     if access is None and settings.auth.keys_file is not None:
         access = access_control_for(settings)
     app = FastAPI(title="Classifier gateway", version="1", description=DESCRIPTION)
+    # RestServer.stop sets it: bodies still arriving get a short grace, then 503.
+    app.state.shutdown = ShutdownSignal(settings.connections.shutdown_body_grace_s)
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
     app.include_router(health_router(classifier, metrics))
@@ -52,7 +55,11 @@ def create_app(
     install_problem_handlers(app)
     install_openapi(app)
     # add_middleware wraps what is there, so the error boundary added last is outermost: it also
-    # answers the 413 that the body limit raises before any route runs.
+    # answers the 413 that the body limit raises before any route runs, and the 429/408/503 of the
+    # body guard, which only sees bodies within the limit.
+    app.add_middleware(
+        BodyGuardMiddleware, budget=classifier.budget, limits=settings.connections, shutdown=app.state.shutdown
+    )
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
     if access is not None:
         app.add_middleware(AuthMiddleware, access=access, open_paths=settings.auth.open_paths)

@@ -87,6 +87,8 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         check_model_name(model, ("path", "name"))
         if label is not None:
             check_version_label(label, ("path", "label"))
+        # A model whose queue would refuse this request refuses it now, before its body is read.
+        classifier.admission.precheck(model, timeout_s)
         parsed = await _decode(request, model)
         call = ClassifyCall(
             model=model,

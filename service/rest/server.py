@@ -17,6 +17,9 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from service.rest.connection_limits import guarded_protocol
+from service.settings import ConnectionLimits
+
 log = logging.getLogger(__name__)
 
 
@@ -42,10 +45,13 @@ class RestServer:
         graceful_timeout_s: int,
         access_log: bool,
         ssl_context: ssl.SSLContext | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._host = host
         self._ssl_context = ssl_context
         self._requested_port = port
+        self._app = app
+        limits = limits or ConnectionLimits()
         config = uvicorn.Config(
             app,
             host=host,
@@ -55,6 +61,10 @@ class RestServer:
             access_log=access_log,
             server_header=False,
             timeout_graceful_shutdown=graceful_timeout_s,
+            # httptools with header size, count and time limits (uvicorn enforces none of them there).
+            http=guarded_protocol(limits),
+            timeout_keep_alive=max(1, round(limits.keep_alive_s)),
+            limit_concurrency=limits.max_connections,
         )
         if ssl_context is not None:
             # uvicorn builds its own context from file names, once; ours (service.tls) reloads in place.
@@ -93,6 +103,11 @@ class RestServer:
         """Stop accepting, let in-flight requests finish (up to the graceful timeout), close the socket."""
         if self._task is None:
             return
+        # Requests still receiving their body would hold the drain for the whole grace period; they end
+        # now with 503 (service.rest.body_guard). Requests whose body is in are finished normally.
+        shutdown = getattr(self._app.state, "shutdown", None)
+        if shutdown is not None:
+            shutdown.begin_shutdown()
         self._server.should_exit = True
         await self._task
         self._task = None

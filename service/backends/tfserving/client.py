@@ -159,17 +159,21 @@ def _serialize(message: Message) -> bytes:
 
 
 def _translate(exc: grpc.aio.AioRpcError, method: str, model_spec: ServableSpec) -> ServiceError:
-    """The gateway's error for a failed TF Serving call."""
+    """The gateway's error for a failed TF Serving call. TF Serving's details (addresses, file paths,
+    library messages) go to the log only; the public detail names the model and the kind of failure."""
     code, details, name = exc.code(), exc.details() or "", model_spec.name
     if code is grpc.StatusCode.NOT_FOUND:
+        log.debug("TF Serving call %s: NOT_FOUND: %s", method, details)
         if model_spec.HasField("version"):
             version = model_spec.version.value
-            return VersionNotFound(f"TF Serving does not serve version {version} of model '{name}': {details}")
-        return ModelNotFound(f"TF Serving does not serve model '{name}': {details}")
+            return VersionNotFound(f"TF Serving does not serve version {version} of model '{name}'")
+        return ModelNotFound(f"TF Serving does not serve model '{name}'")
     error = _ERROR_OF_CODE.get(code)
     if error is BackendUnavailable:
-        return BackendUnavailable(f"TF Serving is unavailable: {details}")
+        log.warning("TF Serving call %s: UNAVAILABLE: %s", method, details)
+        return BackendUnavailable("the model backend (TF Serving) is unavailable; retry later")
     if error is not None:
-        return error(f"TF Serving: {details}")
+        log.info("TF Serving call %s: %s: %s", method, code.name, details)
+        return error(f"TF Serving refused the call for model '{name}' ({code.name})")
     log.error("TF Serving call %s failed with %s: %s", method, code.name, details)
     return InternalError(f"TF Serving failed with {code.name}")

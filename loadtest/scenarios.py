@@ -1,0 +1,371 @@
+"""Reliability scenarios against a real gateway process on loopback; each prints its figures and exits
+non-zero when its promise (RELIABILITY.md) is not kept.
+
+    python -m loadtest.scenarios overload   # open loop at 5x measured capacity: admitted p99, 429 share and latency
+    python -m loadtest.scenarios memory     # concurrent 15 MB bodies: peak and retained RSS (30 s later)
+    python -m loadtest.scenarios sigterm    # a slow-body client, then SIGTERM: time until the process exits
+    python -m loadtest.scenarios soak       # mixed traffic at ~70% of capacity: errors, RSS growth (SOAK_SECONDS)
+
+The gateway serves the tiny real models of ``training.testing`` (built once into a temporary folder).
+The load generator speaks HTTP/1.1 over raw asyncio streams with prepared request bytes: a Python HTTP
+client costs more CPU per request than the gateway does, and an open-loop generator must report the rate
+it actually sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+LATENCY_TARGET_S = 1.0
+
+
+@dataclass
+class Gateway:
+    """A gateway process and its REST port."""
+
+    process: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def rss_mb(self) -> float:
+        """Resident memory of the process and its children (decode workers), in MB."""
+        try:
+            parent = psutil.Process(self.process.pid)
+            total = parent.memory_info().rss
+            children = parent.children(recursive=True)
+        except psutil.NoSuchProcess:
+            raise SystemExit("the gateway process is gone (killed?)") from None
+        for child in children:
+            with suppress(psutil.NoSuchProcess):
+                total += child.memory_info().rss
+        return float(total) / 1e6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def gateway(models: Path, **env: str) -> AsyncIterator[Gateway]:
+    """``python -m service`` on a free port (REST only), ready; SIGTERM and wait on exit."""
+    port = _free_port()
+    variables = {
+        **os.environ,
+        "CLASSIFIER_MODELS_DIR": str(models),
+        "CLASSIFIER_PORT": str(port),
+        "CLASSIFIER_GRPC_ENABLED": "false",
+        "CLASSIFIER_LOG_LEVEL": "warning",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **env,
+    }
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "service", env=variables)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                status, _ = await request(port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.returncode is not None:
+                raise SystemExit("the gateway did not become ready")
+            await asyncio.sleep(0.2)
+        yield Gateway(process, port)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def request(port: int, raw: bytes, timeout_s: float = 60) -> tuple[int, bytes]:
+    """One request on a fresh connection: its status and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        return await asyncio.wait_for(_response(reader), timeout_s)
+    finally:
+        writer.close()
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return status, await reader.readexactly(length)
+
+
+class Connections:
+    """Keep-alive connections reused by an open-loop generator; a new one when none is idle."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def send(self, raw: bytes) -> int:
+        """The status of ``raw``'s answer (599 when the connection failed)."""
+        while self.idle:
+            # A pooled connection the server closed for idleness fails before any answer: as any HTTP
+            # client does, retry such a request on a fresh connection.
+            reader, writer = self.idle.pop()
+            status = await self._exchange(reader, writer, raw)
+            if status != 599:
+                return status
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return 599
+        return await self._exchange(reader, writer, raw)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
+        try:
+            writer.write(raw)
+            status, _ = await _response(reader)
+        except (OSError, asyncio.IncompleteReadError):
+            writer.close()
+            return 599
+        self.idle.append((reader, writer))
+        return status
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for _, writer in self.idle:
+            writer.close()
+
+
+def classify_request(model: str, body: dict[str, object], timeout_s: float = 30) -> bytes:
+    """A prepared ``:classify`` request."""
+    payload = json.dumps(body).encode()
+    return (
+        f"POST /v1/models/{model}:classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"X-Request-Timeout: {timeout_s}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+
+def mixed_requests() -> list[bytes]:
+    """Real samples of every tiny model, as prepared requests."""
+    from training.testing import TINY_LABELS, tiny_input
+
+    requests = []
+    for model, labels in TINY_LABELS.items():
+        for seed, label in enumerate(labels):
+            raw = tiny_input(model, label, seed=seed)
+            instance = {"text": raw} if isinstance(raw, str) else {"b64": base64.b64encode(raw).decode()}
+            requests.append(classify_request(model, {"instances": [instance]}))
+    return requests
+
+
+@dataclass
+class Run:
+    """What one load run saw."""
+
+    sent: int = 0
+    seconds: float = 0.0
+    latencies: dict[int, list[float]] = field(default_factory=dict)
+
+    def add(self, status: int, seconds: float) -> None:
+        self.latencies.setdefault(status, []).append(seconds)
+
+    def count(self, status: int) -> int:
+        return len(self.latencies.get(status, []))
+
+    def p(self, status: int, q: float) -> float:
+        values = sorted(self.latencies.get(status, []))
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+async def closed_loop(port: int, requests: list[bytes], clients: int, seconds: float) -> Run:
+    """``clients`` senders back to back for ``seconds``."""
+    run = Run()
+    end = time.monotonic() + seconds
+
+    async def client() -> None:
+        pool = Connections(port)
+        while time.monotonic() < end:
+            started = time.monotonic()
+            status = await pool.send(random.choice(requests))
+            run.add(status, time.monotonic() - started)
+            run.sent += 1
+        pool.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    run.seconds = time.monotonic() - started
+    return run
+
+
+async def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> Run:
+    """Requests at ``rate`` per second (Poisson arrivals) for ``seconds``, whatever the answers take."""
+    run = Run()
+    pool = Connections(port)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(raw: bytes) -> None:
+        started = time.monotonic()
+        status = await pool.send(raw)
+        run.add(status, time.monotonic() - started)
+
+    started = time.monotonic()
+    due = started
+    while due < started + seconds:
+        due += random.expovariate(rate)
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(random.choice(requests)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        run.sent += 1
+    run.seconds = time.monotonic() - started
+    await asyncio.gather(*tasks)
+    pool.close()
+    return run
+
+
+def report(name: str, run: Run) -> None:
+    statuses = ", ".join(f"{s}: {len(v)}" for s, v in sorted(run.latencies.items()))
+    print(f"{name}: sent {run.sent} in {run.seconds:.1f}s = {run.sent / run.seconds:.0f} req/s; statuses {statuses}")
+    if run.count(200):
+        print(f"  200: p50 {run.p(200, 0.5) * 1000:.0f} ms, p99 {run.p(200, 0.99) * 1000:.0f} ms")
+    if run.count(429):
+        print(f"  429: p50 {run.p(429, 0.5) * 1000:.1f} ms, p99 {run.p(429, 0.99) * 1000:.1f} ms")
+
+
+# -- scenarios -----------------------------------------------------------------------------------------
+
+
+async def overload(models: Path) -> bool:
+    async with gateway(models, CLASSIFIER_ADMISSION__LATENCY_TARGET_S=str(LATENCY_TARGET_S)) as gw:
+        # Speech: its decode (log-mel) costs more than HTTP handling, as real models' work does; with a
+        # model cheaper than HTTP parsing, refusing costs as much as serving and no admission can help.
+        requests = [r for r in mixed_requests() if b"tiny-audio" in r[:64]]
+        capacity_run = await closed_loop(gw.port, requests, clients=32, seconds=8)
+        capacity = capacity_run.count(200) / capacity_run.seconds
+        report("capacity (closed loop, 32 clients)", capacity_run)
+        run = await open_loop(gw.port, requests, rate=5 * capacity, seconds=15)
+        report(f"open loop at 5x = {5 * capacity:.0f} req/s asked", run)
+    refused = run.count(429) / max(run.sent, 1)
+    other = run.sent - run.count(200) - run.count(429)
+    p99 = run.p(200, 0.99)
+    print(f"admitted p99 {p99:.3f}s (target {LATENCY_TARGET_S}s); refused share {refused:.0%}; other answers {other}")
+    return p99 <= LATENCY_TARGET_S and run.p(429, 0.99) <= 0.05 and other == 0
+
+
+async def memory(models: Path) -> bool:
+    body = classify_request("tiny-image", {"instances": [{"b64": base64.b64encode(os.urandom(11_000_000)).decode()}]})
+    async with gateway(models) as gw:
+        await asyncio.sleep(2)
+        before = gw.rss_mb
+        peak = before
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, gw.rss_mb)
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        statuses: list[int] = []
+        for _ in range(3):
+            statuses += [s for s, _ in await asyncio.gather(*(request(gw.port, body) for _ in range(64)))]
+        done.set()
+        await sampler
+        await asyncio.sleep(30)
+        after = gw.rss_mb
+    print(f"64 concurrent {len(body) / 1e6:.0f} MB bodies, 3 rounds: statuses {sorted(set(statuses))}")
+    print(f"RSS before {before:.0f} MB, peak {peak:.0f} MB (+{peak - before:.0f}), 30 s later {after:.0f} MB")
+    print(f"retained growth {after / before - 1:.0%}")
+    return after <= before * 1.15
+
+
+async def sigterm(models: Path) -> bool:
+    async with gateway(models) as gw:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(
+            b"POST /v1/models/tiny-text:classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )
+
+        async def trickle() -> None:
+            while not writer.is_closing():
+                writer.write(b" ")
+                await asyncio.sleep(0.5)
+
+        sender = asyncio.create_task(trickle())
+        await asyncio.sleep(1)
+        signalled = time.monotonic()
+        gw.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(gw.process.wait(), 120)
+        took = time.monotonic() - signalled
+        sender.cancel()
+        writer.close()
+    print(f"SIGTERM with one slow-body client: the process exited after {took:.1f}s")
+    return took < 10
+
+
+async def soak(models: Path) -> bool:
+    seconds = float(os.environ.get("SOAK_SECONDS", "600"))
+    async with gateway(models) as gw:
+        requests = mixed_requests()
+        capacity_run = await closed_loop(gw.port, requests, clients=16, seconds=5)
+        capacity = capacity_run.count(200) / capacity_run.seconds
+        report("capacity (closed loop, 16 clients, mixed)", capacity_run)
+        await open_loop(gw.port, requests, rate=0.7 * capacity, seconds=min(10.0, seconds / 6))  # warm-up
+        before = gw.rss_mb
+        run = await open_loop(gw.port, requests, rate=0.7 * capacity, seconds=seconds)
+        after = gw.rss_mb
+    report(f"soak at 70% = {0.7 * capacity:.0f} req/s for {seconds:.0f}s", run)
+    errors = run.sent - run.count(200)
+    print(f"errors {errors}; RSS after warm-up {before:.0f} MB, at the end {after:.0f} MB ({after / before - 1:+.1%})")
+    return errors == 0 and after < before * 1.10
+
+
+SCENARIOS = {"overload": overload, "memory": memory, "sigterm": sigterm, "soak": soak}
+
+
+def main() -> int:
+    """Run one scenario; exit 1 when its promise was not kept."""
+    parser = argparse.ArgumentParser(prog="python -m loadtest.scenarios")
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--models", type=Path, help="model repository (default: tiny models, built now)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        models = args.models
+        if models is None:
+            from training.testing import build_tiny_models
+
+            models = Path(scratch) / "models"
+            build_tiny_models(models)
+        kept = asyncio.run(SCENARIOS[args.scenario](models))
+    print(f"{args.scenario}: {'PASS' if kept else 'FAIL'}")
+    return 0 if kept else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Request bodies under a process-wide byte budget and time limits, and released at once on shutdown.
+
+For every HTTP request with a body, ``BodyGuardMiddleware``
+
+- reserves its declared ``Content-Length`` (or, for a chunked body, each part as it arrives) from the
+  classify core's ``ByteBudget`` and releases it when the answer is sent: past the budget the request
+  gets 429 with Retry-After before its bytes are held (finding 4);
+- gives the body ``body_timeout_s`` in all and ``body_idle_timeout_s`` between two parts; past either,
+  408 (finding 8: a body shorter than its Content-Length, or a chunked body without its last chunk,
+  held a connection 45-60 s);
+- on shutdown (``begin_shutdown``) gives every body still being read ``shutdown_body_grace_s`` more,
+  then ends it with 503, so a slow-body client cannot stretch SIGTERM to the whole grace period
+  (it stretched it to 35 s) while an upload that is merely in progress still completes;
+- marks an answer sent before the body was fully read ``Connection: close``, so the rest of that body
+  is never parsed as a next request and the connection cannot linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.core.budgets import ByteBudget
+from service.errors import RequestTimeout, Unavailable
+from service.settings import ConnectionLimits
+
+
+class ShutdownSignal:
+    """Set once when the server begins to stop; from then on a body has ``grace_s`` to finish arriving."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.event = asyncio.Event()
+        self.grace_s = grace_s
+        self._at = 0.0
+
+    def begin_shutdown(self) -> None:
+        """Start the bodies' last grace period."""
+        if not self.event.is_set():
+            self._at = time.monotonic()
+            self.event.set()
+
+    def left(self) -> float:
+        """Seconds a body still being read may take (after ``begin_shutdown``)."""
+        return self.grace_s - (time.monotonic() - self._at)
+
+
+class BodyGuardMiddleware:
+    """Budget, time limits and shutdown for request bodies (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, budget: ByteBudget, limits: ConnectionLimits, shutdown: ShutdownSignal) -> None:
+        self.app = app
+        self.budget = budget
+        self.limits = limits
+        self.shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        held = 0
+        if declared:
+            self.budget.reserve(declared)  # Overloaded propagates to the error boundary: 429
+            held = declared
+        complete = declared == 0
+        started = time.monotonic()
+        limits = self.limits
+
+        async def guarded_receive() -> Message:
+            nonlocal held, complete
+            if complete:
+                return await receive()
+            left = min(limits.body_idle_timeout_s, limits.body_timeout_s - (time.monotonic() - started))
+            message = await self._next(receive, left)
+            if message["type"] == "http.request":
+                if declared is None:
+                    size = len(message.get("body", b""))
+                    self.budget.reserve(size)
+                    held += size
+                complete = not message.get("more_body", False)
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not complete:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, closing_send)
+        finally:
+            self.budget.release(held)
+
+    async def _next(self, receive: Receive, timeout_s: float) -> Message:
+        if timeout_s <= 0:
+            raise RequestTimeout(f"the request body did not arrive within {self.limits.body_timeout_s:g}s")
+        shutdown = self.shutdown
+        reading = asyncio.ensure_future(receive())
+        try:
+            if not shutdown.event.is_set():
+                stopping = asyncio.ensure_future(shutdown.event.wait())
+                started = time.monotonic()
+                done, _ = await asyncio.wait(
+                    {reading, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
+                if reading in done:
+                    return reading.result()
+                if stopping not in done:
+                    raise self._stalled(timeout_s)
+                timeout_s -= time.monotonic() - started
+            left = min(timeout_s, shutdown.left())
+            done, _ = await asyncio.wait({reading}, timeout=max(left, 0.0))
+            if reading in done:
+                return reading.result()
+            if left < timeout_s:
+                raise Unavailable("the server is shutting down and the request body did not arrive in time")
+            raise self._stalled(timeout_s)
+        finally:
+            if not reading.done():
+                reading.cancel()
+
+    def _stalled(self, waited_s: float) -> RequestTimeout:
+        limits = self.limits
+        return RequestTimeout(
+            f"the request body stalled: no part arrived within {waited_s:.3g}s"
+            f" (limits: {limits.body_idle_timeout_s:g}s between parts, {limits.body_timeout_s:g}s in all)"
+        )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the body limit, which runs first, answers a malformed one
+    return None

@@ -1,0 +1,147 @@
+"""HTTP/1.1 connection limits that uvicorn does not enforce with httptools: header size, header count and
+the time to send them (finding 8).
+
+uvicorn's httptools protocol buffers headers without bound (a 64 MB header was accepted) and arms no
+timer before a connection's first request (4,000 slowloris connections were all held).
+``guarded_protocol(limits)`` returns its subclass that
+
+- answers ``431 Request Header Fields Too Large`` and closes once a request's headers pass
+  ``max_header_bytes``: counted as the parser completes each header, and as bytes arrive while the
+  headers are incomplete (so the parser holds at most the limit plus one read);
+- answers 431 for more than ``max_headers`` header lines;
+- closes a connection whose request headers are not complete ``header_timeout_s`` after the
+  connection opened or the request's first byte came (idleness between requests stays uvicorn's
+  ``timeout_keep_alive``).
+
+Body time limits live in ``service.rest.body_guard`` (ASGI), where the request is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from service.settings import ConnectionLimits
+
+log = logging.getLogger(__name__)
+
+_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 31\r\nconnection: close\r\n\r\n"
+    b"request header fields too large"
+)
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from the parser callback; httptools turns it into a parser error that ends the request."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header size, count and time limits (set by ``guarded_protocol``)."""
+
+    limits: ConnectionLimits = ConnectionLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_headers = True
+        self._headers_completed = 0
+        self._header_bytes = 0
+        self._header_count = 0
+        self._parsed_bytes = 0
+        self._refused = False
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        awaiting, completed = self._awaiting_headers, self._headers_completed
+        super().data_received(data)
+        # Counted only when the read began and ended inside one request's headers (a read may also hold
+        # a body, or finish a request).
+        if awaiting and completed == self._headers_completed and not self._refused:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._refuse("header bytes past %d", self.limits.max_header_bytes)
+
+    def on_message_begin(self) -> None:
+        # The first byte of a request starts its clock; before it, the keep-alive timeout (or, on a new
+        # connection, the timer armed in connection_made) bounds the wait.
+        super().on_message_begin()
+        self._header_count = 0
+        self._parsed_bytes = 0
+        self._arm_header_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_bytes += len(url)
+        if self._parsed_bytes > self.limits.max_header_bytes:
+            raise _HeadersTooLarge
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Headers that arrived in one read are counted here, as the parser completes each of them.
+        self._header_count += 1
+        self._parsed_bytes += len(name) + len(value) + 4
+        if self._header_count > self.limits.max_headers or self._parsed_bytes > self.limits.max_header_bytes:
+            raise _HeadersTooLarge
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._headers_completed += 1
+        self._header_bytes = 0
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._awaiting_headers = True
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers a parser error with 400; the parser error raised by our callbacks is a 431.
+        if self._header_count > self.limits.max_headers:
+            self._refuse("more than %d header lines", self.limits.max_headers)
+        elif self._parsed_bytes > self.limits.max_header_bytes:
+            self._refuse("header bytes past %d", self.limits.max_header_bytes)
+        else:
+            super().send_400_response(msg)
+
+    def _refuse(self, why: str, limit: int) -> None:
+        self._refused = True
+        self._disarm_header_timer()
+        log.info("431 to %s: " + why, self._peer(), limit)
+        self.transport.write(_431)
+        self.transport.close()
+
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self._awaiting_headers and not self.transport.is_closing():
+            log.info("closing %s: request headers not complete in %.0fs", self._peer(), self.limits.header_timeout_s)
+            self.transport.close()
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class for ``uvicorn.Config(http=...)`` that enforces ``limits``."""
+    return type("GuardedHttpTools", (GuardedHttpToolsProtocol,), {"limits": limits})
