@@ -29,6 +29,7 @@ class DemoModel:
     epochs: int
     batch_size: int
     patience: int = 3
+    augment: bool = False
 
 
 DEMO_MODELS = (
@@ -93,7 +94,8 @@ def run_demo(data_dir: Path, models_dir: Path, *, force: bool = False) -> list[D
                 epochs=demo.epochs,
                 batch_size=demo.batch_size,
                 patience=demo.patience,
-                verbose=2,
+                augment=demo.augment,
+                progress="auto",
             )
         )
         rows.append(DemoRow(demo.name, result.version_dir, result.evaluation.accuracy, result.seconds, "trained"))
