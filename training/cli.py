@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action="store_true",
                        help="vary training batches (image: shift/rotate/zoom/contrast; speech: shift, noise, speed,"
                        " pitch, SpecAugment; text: short prefixes, token dropout)")  # fmt: skip
+    train.add_argument("--min-confidence", type=_probability, default=None, metavar="P",
+                       help="answers with a top score below P are marked abstained (requests override it)")  # fmt: skip
     train.add_argument("--no-calibration", action="store_true", help="export without temperature scaling")
     image = train.add_argument_group("image")
     image.add_argument("--image-size", type=_size, default=(_DEFAULTS.image_height, _DEFAULTS.image_width),
@@ -89,6 +91,13 @@ def _fraction(text: str) -> float:
     value = float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text}")
     return value
 
 
@@ -162,6 +171,7 @@ def _train(args: argparse.Namespace) -> int:
         progress=args.progress,
         calibrate=not args.no_calibration,
         augment=args.augment,
+        min_confidence=args.min_confidence,
     )
     result = train_and_export(job)
     print(f"version: {result.version_dir}")

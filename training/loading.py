@@ -225,7 +225,12 @@ def decode_text(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    # Single-byte Western text fits several code pages equally well (cp1250 reads "è" as "č"); among
+    # the plausible ones, prefer Windows-1252, by far the most common non-UTF-8 encoding of mail and text.
+    if any(match.encoding == "cp1252" for match in matches):
+        return data.decode("cp1252")
+    best = matches.best()
     if best is not None:
         return str(best)
     return data.decode("cp1252", errors="replace")  # undetectable: the common Windows code page, never fails

@@ -44,6 +44,7 @@ class TrainingJob:
     progress: ProgressMode = "auto"
     calibrate: bool = True
     augment: bool = False
+    min_confidence: float | None = None
     workers: int | None = None
 
 
@@ -82,7 +83,7 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
         skipped.report()
         raise DatasetError(f"{job.data_dir}: no readable training text")
     features = build_features(job.modality, job.options, train_texts)
-    spec = ModelSpec(name=job.name, labels=files.labels, features=features)
+    spec = ModelSpec(name=job.name, labels=files.labels, features=features, min_confidence=job.min_confidence)
     arrays = {name: featurize(samples[name], features, skipped, workers=job.workers) for name in SPLITS}
     skipped.report()
     if len(set(arrays["train"].y.tolist())) < 2:

@@ -65,7 +65,7 @@ def fit(
         )
     fit_args: dict[str, Any] = {"x": train.x, "y": train.y, "batch_size": batch_size, "shuffle": True}
     if augment is not None:
-        fit_args = {"x": augment.dataset(train, batch_size=batch_size, seed=seed)}
+        fit_args = {"x": augment.dataset(train, batch_size=batch_size, seed=seed), "shuffle": False}
     history = model.fit(
         **fit_args,
         validation_data=(val.x, val.y) if has_val else None,
