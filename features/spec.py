@@ -165,6 +165,13 @@ class ModelSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     labels: tuple[str, ...] = Field(min_length=2)
     features: FeatureSpec
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Answers whose top score is below this are marked abstained (the label is still given);"
+        " a request may override it. None: never abstain.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -188,7 +195,10 @@ class ModelSpec(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @cached_property
     def content_hash(self) -> str:
-        return _hash_of(self.model_dump(mode="json", exclude={"content_hash"}))
+        content = self.model_dump(mode="json", exclude={"content_hash"})
+        if content["min_confidence"] is None:
+            del content["min_confidence"]  # specs written before the field existed keep their hash
+        return _hash_of(content)
 
     @property
     def modality(self) -> Modality:

@@ -106,7 +106,8 @@ class Classifier:
         t0 = time.perf_counter()
         probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
         self._observe("backend", t0, call, version, "ok")
-        return self._answer(call.model, version, spec, probabilities, top_k)
+        threshold = call.min_confidence if call.min_confidence is not None else spec.min_confidence
+        return self._answer(call.model, version, spec, probabilities, top_k, threshold)
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
         """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
@@ -144,7 +145,13 @@ class Classifier:
             raise InvalidInput(f"instance {index}: {exc}") from exc
 
     def _answer(
-        self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, top_k: int
+        self,
+        model: str,
+        version: int,
+        spec: ModelSpec,
+        probabilities: np.ndarray,
+        top_k: int,
+        min_confidence: float | None = None,
     ) -> ClassifyResponse:
         labels = spec.labels
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
@@ -157,6 +164,7 @@ class Classifier:
                     score=top[0].score,
                     top_k=top,
                     probabilities=dict(zip(labels, row, strict=True)),
+                    abstained=min_confidence is not None and top[0].score < min_confidence,
                 )
             )
             self.metrics.count_prediction(model, version, top[0].label)

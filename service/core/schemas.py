@@ -35,6 +35,7 @@ class ClassifyRequestBody(BaseModel):
 
     instances: list[Instance] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1)
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class ClassifyCall(BaseModel):
@@ -47,6 +48,9 @@ class ClassifyCall(BaseModel):
     version_label: str | None = None
     inputs: list[RawInput] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1)
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Abstain below this top score; None: the version spec's threshold."
+    )
     timeout_s: float | None = Field(default=None, gt=0)
     surface: Literal["rest", "grpc"] = "rest"
 
@@ -65,6 +69,9 @@ class Prediction(BaseModel):
     score: float
     top_k: list[ScoredLabel]
     probabilities: dict[str, float]
+    abstained: bool = Field(
+        default=False, description="The top score is below the confidence threshold; the label is still given."
+    )
 
 
 class ClassifyResponse(BaseModel):

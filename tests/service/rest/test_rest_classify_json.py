@@ -149,3 +149,28 @@ async def test_classify_bad_deadline_header_is_422(client: httpx.AsyncClient) ->
     )
     body = assert_problem(response, 422, "schema-violation")
     assert body["errors"][0]["loc"] == ["header", "X-Request-Timeout"]
+
+
+async def test_min_confidence_marks_answers_abstained(client: httpx.AsyncClient) -> None:
+    text = tiny_input("tiny-text", "sport", seed=1)
+    body: dict[str, object] = {"instances": [{"text": text}]}
+
+    plain = (await client.post("/v1/models/tiny-text:classify", json=body)).json()["predictions"][0]
+    strict = await client.post("/v1/models/tiny-text:classify", json={**body, "min_confidence": 1.0})
+    by_query = await client.post("/v1/models/tiny-text:classify?min_confidence=1", json=body)
+    lenient = await client.post("/v1/models/tiny-text:classify?min_confidence=1", json={**body, "min_confidence": 0})
+
+    assert plain["abstained"] is False  # the tiny versions set no threshold
+    assert strict.status_code == 200 and by_query.status_code == 200
+    for answer in (strict.json(), by_query.json()):
+        [prediction] = answer["predictions"]
+        assert prediction["abstained"] is True and prediction["label"] == plain["label"]
+    assert lenient.json()["predictions"][0]["abstained"] is False  # the body's value wins over the query's
+
+
+async def test_min_confidence_out_of_range_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/models/tiny-text:classify", json={"instances": [{"text": "rain"}], "min_confidence": 1.5}
+    )
+
+    assert_problem(response, 422, "schema-violation", detail_has="min_confidence")
