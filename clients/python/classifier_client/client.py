@@ -90,9 +90,10 @@ class ClassifierClient:
         label: str | None = None,
         top_k: int | None = None,
         timeout: float | None = None,
+        min_confidence: float | None = None,
     ) -> ClassifyResult:
-        """Classify ``Input`` messages with one version of ``model``."""
-        request = build_request(model, inputs, version=version, label=label, top_k=top_k)
+        """Classify ``Input`` messages with one version of ``model``; below ``min_confidence``, abstain."""
+        request = build_request(model, inputs, version=version, label=label, top_k=top_k, min_confidence=min_confidence)
         return classify_result(self._call(self._stub.Classify, request, timeout))
 
     def classify_image(
@@ -220,9 +221,10 @@ class AsyncClassifierClient:
         label: str | None = None,
         top_k: int | None = None,
         timeout: float | None = None,
+        min_confidence: float | None = None,
     ) -> ClassifyResult:
-        """Classify ``Input`` messages with one version of ``model``."""
-        request = build_request(model, inputs, version=version, label=label, top_k=top_k)
+        """Classify ``Input`` messages with one version of ``model``; below ``min_confidence``, abstain."""
+        request = build_request(model, inputs, version=version, label=label, top_k=top_k, min_confidence=min_confidence)
         return classify_result(await self._call(self._stub.Classify, request, timeout))
 
     async def classify_image(
