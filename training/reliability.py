@@ -1,7 +1,8 @@
 """The reliability diagram: accuracy against confidence per bin, before and after temperature scaling.
 
 Drawn with matplotlib's Agg canvas (no display, no pyplot global state), beside the confusion matrix.
-A perfectly calibrated model's bars sit on the diagonal; bars below it mean over-confidence.
+A perfectly calibrated model's bars sit on the diagonal; bars below it mean over-confidence. The number at
+the foot of each bar is how many samples fell in that bin.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def render_reliability_diagram(
         axes.bar(edges[:-1][filled], accuracy[filled], width=width, align="edge", color="#4c72b0",
                  edgecolor="white", label="accuracy")  # fmt: skip
         centres = edges[:-1] + width / 2
+        # The gap to the diagonal, drawn as a hatched outline so the accuracy bar shows through it.
         axes.bar(edges[:-1][filled], (centres - accuracy)[filled], bottom=accuracy[filled], width=width,
-                 align="edge", color="#dd8452", alpha=0.45, edgecolor="white", label="gap to bin centre")  # fmt: skip
+                 align="edge", fill=False, hatch="//", edgecolor="#c44e52", linewidth=0.8, label="gap")  # fmt: skip
+        for left, count in zip(edges[:-1][filled], counts[filled], strict=True):
+            axes.text(left + width / 2, 0.02, str(count), ha="center", va="bottom", fontsize=6, color="white",
+                      rotation=90)  # fmt: skip
         axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 1)

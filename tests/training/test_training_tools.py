@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from features.spec import ModelSpec
 from training.cli import main
 from training.pipeline import TrainingJob, train_and_export
 from training.progress import format_epoch, resolve_progress
@@ -153,3 +154,16 @@ def test_evaluate_refuses_labels_the_model_does_not_know(two_versions: tuple[Pat
 
     assert code == 2
     assert "does not know: music" in capsys.readouterr().err
+
+
+def test_min_confidence_is_written_into_the_spec(tmp_path: Path):
+    data = write_tiny_dataset("tiny-text", tmp_path / "data", per_label=8)
+    models = tmp_path / "models"
+
+    assert (
+        main([*TRAIN, "--data", str(data), "--models-dir", str(models), "--epochs", "1", "--min-confidence", "0.7"])
+        == 0
+    )
+
+    spec = ModelSpec.from_json((models / "topics" / "1" / "assets.extra" / "spec.json").read_text())
+    assert spec.min_confidence == 0.7
