@@ -35,15 +35,15 @@ class ImageAugment:
 class AudioAugment:
     """Jitter for log-mel clips; each transform is applied to a sample with probability ``p``."""
 
-    p: float = 0.5
-    max_shift_frames: int = 12
-    snr_db: tuple[float, float] = (5.0, 30.0)
-    speed: tuple[float, float] = (0.88, 1.12)
-    max_pitch_bands: int = 2
-    time_masks: int = 2
-    time_mask_frames: int = 10
-    freq_masks: int = 2
-    freq_mask_bands: int = 5
+    p: float = 0.25
+    max_shift_frames: int = 8
+    snr_db: tuple[float, float] = (10.0, 30.0)
+    speed: tuple[float, float] = (0.93, 1.07)
+    max_pitch_bands: int = 1
+    time_masks: int = 1
+    time_mask_frames: int = 8
+    freq_masks: int = 1
+    freq_mask_bands: int = 4
 
 
 @dataclass(frozen=True)
