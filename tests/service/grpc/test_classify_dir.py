@@ -36,9 +36,11 @@ async def test_classify_dir_writes_csv_and_accuracy(gateway: Gateway, tmp_path: 
     assert len(rows) == 12  # the .txt is not an input of an image model
     assert {row["true_label"] for row in rows} == {"circle", "cross", "square"}
     assert all(row["label"] and not row["error"] for row in rows)
-    assert all(row["abstained"] == "true" for row in rows)  # nothing scores 1.0 exactly... or it would say false
+    assert {row["abstained"] for row in rows} <= {"true", "false"}
+    abstained = sum(row["abstained"] == "true" for row in rows)
+    assert abstained > 0  # tiny scores are rarely exactly 1.0; the REST and gRPC tests pin the rule itself
     right = sum(row["label"] == row["true_label"] for row in rows)
-    assert "12 files in " in out and "12 answered, 0 failed, 12 abstained" in out
+    assert f"12 answered, 0 failed, {abstained} abstained" in out
     assert f"accuracy {right / 12:.2%} over 12 answered files" in out
     assert "\r" not in err  # no progress bar off a terminal
 
