@@ -11,6 +11,7 @@ SavedModel with::
         tf_serving_warmup_requests  PredictionLog TFRecord built from real samples
         evaluation.json             the held-out evaluation (optional)
         confusion_matrix.png        the same, drawn (optional)
+        reliability_diagram.png     confidence against accuracy, before and after calibration (optional)
 
 Training writes it; the embedded runtime, the TF Serving backend, the model server, the TF Serving
 config generator, the load tests and the scripts read it, all through these names and functions.
@@ -39,6 +40,7 @@ SPEC_FILE: Final = "spec.json"
 WARMUP_FILE: Final = "tf_serving_warmup_requests"
 EVALUATION_FILE: Final = "evaluation.json"
 CONFUSION_MATRIX_FILE: Final = "confusion_matrix.png"
+RELIABILITY_DIAGRAM_FILE: Final = "reliability_diagram.png"
 
 
 class BatchMismatch(ValueError):

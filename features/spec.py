@@ -162,6 +162,13 @@ class ModelSpec(BaseModel):
         " the distribution live predictions are compared with for drift. None in versions exported before it"
         " existed (they report no drift).",
     )
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Answers whose top score is below this are marked abstained (the label is still given);"
+        " a request may override it. None: never abstain.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -197,6 +204,8 @@ class ModelSpec(BaseModel):
         if content.get("class_baseline") is None:
             # Specs from before the baseline existed keep the hash they were exported with.
             content.pop("class_baseline", None)
+        if content["min_confidence"] is None:
+            del content["min_confidence"]  # specs written before the field existed keep their hash
         return _hash_of(content)
 
     @property

@@ -1,8 +1,12 @@
-"""Command line: ``python -m training {train,demo,data}``.
+"""Command line: ``python -m training {train,evaluate,compare,demo,data}``.
 
-train   train one model from a class-per-folder dataset and export the next version
-demo    build the demo datasets if missing, then train and export the demo models
-data    build the demo datasets only
+train     train one model from a class-per-folder dataset and export the next version
+evaluate  score an exported version on a labelled folder (the export's report files)
+compare   per-class accuracy changes and answer flips between two versions on a labelled folder
+demo      build the demo datasets if missing, then train and export the demo models
+data      build the demo datasets only
+
+Exit status: 0 done, 2 a usage or data error (an unusable folder, an unknown version), said on stderr.
 """
 
 from __future__ import annotations
@@ -32,7 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, default=Path("models"))
     train.add_argument("--epochs", type=int, default=15, help="upper bound; early stopping on val")
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation and shuffling")
+    train.add_argument("--val-split", type=_fraction, default=0.1, metavar="FRACTION",
+                       help="share of the data held out for early stopping and calibration (default 0.1)")  # fmt: skip
+    train.add_argument("--max-minutes", type=_positive, default=None,
+                       help="wall-clock budget for the run; training stops before an epoch would pass it")  # fmt: skip
+    train.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                       help="auto: a bar on a terminal, one line per epoch otherwise")  # fmt: skip
+    train.add_argument("--augment", action="store_true",
+                       help="vary training batches (image: shift/rotate/zoom/contrast; speech: shift, noise, speed,"
+                       " pitch, SpecAugment; text: short prefixes, token dropout)")  # fmt: skip
+    train.add_argument("--min-confidence", type=_probability, default=None, metavar="P",
+                       help="answers with a top score below P are marked abstained (requests override it)")  # fmt: skip
+    train.add_argument("--no-calibration", action="store_true", help="export without temperature scaling")
     image = train.add_argument_group("image")
     image.add_argument("--image-size", type=_size, default=(_DEFAULTS.image_height, _DEFAULTS.image_width),
                        metavar="HxW", help="model input size, e.g. 28x28 (default 64x64)")  # fmt: skip
@@ -44,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     audio = train.add_argument_group("speech")
     audio.add_argument("--align", choices=["start", "loudest"], default=_DEFAULTS.audio_align)
 
+    evaluate = commands.add_parser("evaluate", help="score an exported version on a labelled folder")
+    _version_args(evaluate)
+    evaluate.add_argument("--version", required=True, type=int)
+    evaluate.add_argument("--out", type=Path, default=None, help="report folder (default evaluation/NAME-vVERSION)")
+
+    compare = commands.add_parser("compare", help="compare two versions on a labelled folder")
+    _version_args(compare)
+    compare.add_argument("--versions", required=True, type=int, nargs=2, metavar=("A", "B"))
+    compare.add_argument("--out", type=Path, default=None, help="also write the comparison as JSON here")
+
     demo = commands.add_parser("demo", help="build the demo datasets and train the demo models")
     demo.add_argument("--data", type=Path, default=Path("data"))
     demo.add_argument("--models-dir", type=Path, default=Path("models"))
@@ -53,6 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--out", type=Path, default=Path("data"))
     data.add_argument("--force", action="store_true", help="rebuild datasets that exist")
     return parser
+
+
+def _version_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--model", required=True, help="model name: models-dir/NAME/VERSION")
+    parser.add_argument("--data", required=True, type=Path, help="labelled folder: DIR/LABEL/FILE (or DIR/test/…)")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -67,8 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    if args.command == "train":
-        return _train(args)
+    from training.loading import DatasetError
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "compare":
+            return _compare(args)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.command == "demo":
         from training.demo import run_demo
 
@@ -103,8 +166,43 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
+        val_fraction=args.val_split,
+        max_minutes=args.max_minutes,
+        progress=args.progress,
+        calibrate=not args.no_calibration,
+        augment=args.augment,
+        min_confidence=args.min_confidence,
     )
     result = train_and_export(job)
     print(f"version: {result.version_dir}")
     print(f"{result.evaluation.split} accuracy: {result.evaluation.accuracy:.4f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.scoring import evaluate_version, labelled_files, load_version, score
+
+    handle = load_version(args.models_dir, args.model, args.version)
+    scored = score(handle, labelled_files(args.data, handle.spec))
+    out = args.out if args.out is not None else Path("evaluation") / f"{args.model}-v{args.version}"
+    evaluation = evaluate_version(scored, out, split=str(args.data))
+    print(f"{args.model} v{args.version} on {args.data}: accuracy {evaluation.accuracy:.4f}"
+          f" ({evaluation.samples} samples), ECE {evaluation.expected_calibration_error or 0.0:.4f}")  # fmt: skip
+    print(f"report: {out}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from training.comparison import compare, format_comparison
+    from training.scoring import labelled_files, load_version, score
+
+    version_a, version_b = args.versions
+    a = load_version(args.models_dir, args.model, version_a)
+    b = load_version(args.models_dir, args.model, version_b)
+    files = labelled_files(args.data, a.spec)
+    result = compare(score(a, files), score(b, files))
+    print(format_comparison(result))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return 0

@@ -1,4 +1,4 @@
-"""Held-out evaluation: accuracy, per-class precision and recall, and the confusion matrix.
+"""Held-out evaluation: accuracy, per-class precision and recall, the confusion matrix, calibration error.
 
 The result is a pydantic model, written next to the weights as ``assets.extra/evaluation.json``,
 and drawn as ``assets.extra/confusion_matrix.png`` with matplotlib's Agg canvas (no display,
@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
+
+from training.calibration import Calibration, expected_calibration_error
 
 
 class ClassMetrics(BaseModel):
@@ -40,6 +42,12 @@ class Evaluation(BaseModel):
     confusion_matrix: tuple[tuple[int, ...], ...] = Field(
         description="Row = true label, column = predicted label, in the order of ``labels``."
     )
+    expected_calibration_error: float | None = Field(
+        default=None, description="ECE of the probabilities this version returns, on this split (15 bins)."
+    )
+    calibration: Calibration | None = Field(
+        default=None, description="The temperature built into the graph at export, and ECE before and after it."
+    )
 
     def predicted_shares(self) -> tuple[float, ...]:
         """Share of each label among the predictions, in label order (the spec's drift baseline)."""
@@ -56,8 +64,9 @@ def evaluate_predictions(
     labels: Sequence[str],
     *,
     split: str = "test",
+    calibration: Calibration | None = None,
 ) -> Evaluation:
-    """Score softmax outputs against true label indices."""
+    """Score softmax outputs (what the version returns) against true label indices."""
     truth = np.asarray(y_true, dtype=np.int64)
     predicted = np.asarray(probabilities).argmax(axis=1)
     n = len(labels)
@@ -80,6 +89,8 @@ def evaluate_predictions(
         labels=tuple(labels),
         per_class=tuple(per_class),
         confusion_matrix=tuple(tuple(int(v) for v in row) for row in matrix),
+        expected_calibration_error=expected_calibration_error(probabilities, truth) if samples else None,
+        calibration=calibration,
     )
 
 

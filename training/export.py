@@ -7,8 +7,12 @@ The layout follows the contract in ARCHITECTURE.md:
     └── assets.extra/
         ├── spec.json                   the ModelSpec
         ├── tf_serving_warmup_requests  PredictionLog TFRecord from real samples
-        ├── evaluation.json             held-out evaluation (when given)
-        └── confusion_matrix.png
+        ├── evaluation.json             held-out evaluation (when given), with calibration
+        ├── confusion_matrix.png
+        └── reliability_diagram.png     confidence vs accuracy, before/after temperature scaling
+
+A temperature fitted at training (``training.calibration``) is built into ``serving_default``, so
+TF Serving and the embedded runtime return the same calibrated probabilities.
 
 A version is written to a hidden temporary folder inside ``models/NAME`` and renamed into
 place, so a server polling the repository never sees half a version. ``VERSION`` is the highest
@@ -32,7 +36,9 @@ import tensorflow as tf
 
 from features import contract
 from features.spec import ModelSpec
+from training.calibration import calibrate_tensor
 from training.evaluate import Evaluation, render_confusion_matrix
+from training.reliability import render_reliability_diagram
 from training.warmup import write_warmup_requests
 
 logger = logging.getLogger(__name__)
@@ -50,7 +56,7 @@ def next_version(model_dir: Path) -> int:
 class _ServingModule(tf.Module):  # type: ignore[misc]
     """Holds the Keras model's variables and the two signature functions."""
 
-    def __init__(self, model: Any, spec: ModelSpec) -> None:
+    def __init__(self, model: Any, spec: ModelSpec, temperature: float = 1.0) -> None:
         super().__init__(name="classifier")
         self.model = model
         # Track the raw tf.Variables too: Keras 3 wraps them, and without this the checkpoint keys and the
@@ -63,8 +69,8 @@ class _ServingModule(tf.Module):  # type: ignore[misc]
         )
 
         def serve(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-            probabilities = self.model(inputs, training=False)
-            return {contract.PROBABILITIES_OUTPUT: tf.cast(probabilities, tf.float32)}
+            probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
+            return {contract.PROBABILITIES_OUTPUT: calibrate_tensor(probabilities, temperature)}
 
         spec_json = spec.to_json()
 
@@ -84,9 +90,9 @@ class _ServingModule(tf.Module):  # type: ignore[misc]
         }
 
 
-def save_signatures(model: Any, spec: ModelSpec, path: Path) -> None:
+def save_signatures(model: Any, spec: ModelSpec, path: Path, *, temperature: float = 1.0) -> None:
     """Write the SavedModel itself (graph, variables, both signatures) to ``path``, and check them."""
-    module = _ServingModule(model, spec)
+    module = _ServingModule(model, spec, temperature)
     tf.saved_model.save(module, str(path), signatures=module.signatures())
     check_signatures(path, spec)
 
@@ -144,6 +150,8 @@ def export_version(
     *,
     warmup_inputs: npt.ArrayLike,
     evaluation: Evaluation | None = None,
+    temperature: float = 1.0,
+    reliability: tuple[npt.ArrayLike, dict[str, npt.ArrayLike]] | None = None,
     refresh_serving: bool = True,
 ) -> Path:
     """Export ``model`` as the next version of ``models_dir/spec.name`` and return its folder.
@@ -151,6 +159,8 @@ def export_version(
     ``warmup_inputs`` are a few preprocessed samples (``[N, *input_shape]``) for the warm-up
     file. ``evaluation`` goes to ``evaluation.json`` and is drawn as the confusion matrix PNG; its
     predicted class shares become the spec's ``class_baseline`` (the drift baseline) unless it has one.
+    ``temperature`` divides the logits in the serving graph. ``reliability`` (true labels and named
+    probability sets) is drawn as the reliability diagram.
     """
     if evaluation is not None and spec.class_baseline is None:
         spec = spec.with_class_baseline(evaluation.predicted_shares())
@@ -158,7 +168,7 @@ def export_version(
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=model_dir))
     try:
-        save_signatures(model, spec, staging)
+        save_signatures(model, spec, staging, temperature=temperature)
         extra = staging / contract.ASSETS_EXTRA
         extra.mkdir(exist_ok=True)
         (extra / contract.SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
@@ -166,6 +176,9 @@ def export_version(
         if evaluation is not None:
             (extra / contract.EVALUATION_FILE).write_text(evaluation.model_dump_json(indent=2), encoding="utf-8")
             render_confusion_matrix(evaluation, extra / contract.CONFUSION_MATRIX_FILE, title=spec.name)
+        if reliability is not None:
+            y_true, curves = reliability
+            render_reliability_diagram(y_true, curves, extra / contract.RELIABILITY_DIAGRAM_FILE, title=spec.name)
         os.chmod(staging, 0o755)  # mkdtemp makes it private; servers may run as another user
         version_dir = _publish(staging, model_dir)
     except BaseException:

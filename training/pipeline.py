@@ -13,13 +13,17 @@ from typing import Any
 
 from features.spec import Modality, ModelSpec
 from training.architectures import build_model
+from training.augment import Augmenter, default_recipe
+from training.calibration import apply_temperature, calibrate
 from training.evaluate import Evaluation, evaluate_predictions
 from training.export import export_version
 from training.feature_specs import FeatureOptions, build_features
-from training.loading import discover, featurize, read_split
+from training.loading import DatasetError, SkipLog, discover, featurize, read_split
+from training.progress import ProgressMode
 from training.train import configure_runtime, fit, predict
 
 logger = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,12 @@ class TrainingJob:
     batch_size: int = 32
     patience: int = 3
     seed: int = 0
-    verbose: int | str = "auto"
+    val_fraction: float = 0.1
+    max_minutes: float | None = None
+    progress: ProgressMode = "auto"
+    calibrate: bool = True
+    augment: bool = False
+    min_confidence: float | None = None
     workers: int | None = None
 
 
@@ -53,9 +62,12 @@ class TrainingResult:
 
 
 def train_and_export(job: TrainingJob) -> TrainingResult:
-    """Load, preprocess, train, evaluate on the test split and export the next version."""
+    """Load, preprocess, train, calibrate on val, evaluate on the test split and export the next version.
+
+    Raises ``DatasetError`` when the folder is unusable or nothing trainable is left after skipping.
+    """
     started = time.perf_counter()
-    files = discover(job.data_dir, job.modality, seed=job.seed)
+    files = discover(job.data_dir, job.modality, val_fraction=job.val_fraction, seed=job.seed)
     logger.info(
         "%s: %d labels, %d train / %d val / %d test files",
         job.name,
@@ -64,20 +76,23 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
         len(files.val),
         len(files.test),
     )
-    raws = {
-        name: read_split(getattr(files, name), job.modality, workers=job.workers) for name in ("train", "val", "test")
-    }
-    train_texts = [raw for raw in raws["train"] if isinstance(raw, str)]
+    skipped = SkipLog()
+    samples = {name: read_split(getattr(files, name), job.modality, skipped, workers=job.workers) for name in SPLITS}
+    train_texts = [raw for raw in samples["train"].raws if isinstance(raw, str)]
+    if job.modality == "text" and not train_texts:
+        skipped.report()
+        raise DatasetError(f"{job.data_dir}: no readable training text")
     features = build_features(job.modality, job.options, train_texts)
-    spec = ModelSpec(name=job.name, labels=files.labels, features=features)
-    arrays = {
-        name: featurize(raws[name], getattr(files, name).labels, features, workers=job.workers)
-        for name in ("train", "val", "test")
-    }
+    spec = ModelSpec(name=job.name, labels=files.labels, features=features, min_confidence=job.min_confidence)
+    arrays = {name: featurize(samples[name], features, skipped, workers=job.workers) for name in SPLITS}
+    skipped.report()
+    if len(set(arrays["train"].y.tolist())) < 2:
+        raise DatasetError(f"{job.data_dir}: fewer than two labels have usable training files")
     logger.info("%s: preprocessed in %.1fs, input %s", job.name, time.perf_counter() - started, features.input_shape)
 
     configure_runtime(job.seed)
     model = build_model(spec)
+    budget = None if job.max_minutes is None else max(0.0, job.max_minutes * 60 - (time.perf_counter() - started))
     history = fit(
         model,
         arrays["train"],
@@ -85,17 +100,45 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
         epochs=job.epochs,
         batch_size=job.batch_size,
         patience=job.patience,
-        verbose=job.verbose,
+        progress=job.progress,
+        max_seconds=budget,
+        augment=Augmenter(default_recipe(features), features) if job.augment else None,
+        seed=job.seed,
     )
     held_out = "test" if len(arrays["test"].y) else "val"
     scored = arrays[held_out]
-    evaluation = evaluate_predictions(scored.y, predict(model, scored.x), spec.labels, split=held_out)
+    raw_probabilities = predict(model, scored.x)
+    calibration = None
+    temperature = 1.0
+    if job.calibrate and len(arrays["val"].y):
+        val = arrays["val"]
+        calibration = calibrate(predict(model, val.x), val.y, raw_probabilities, scored.y)
+        temperature = calibration.temperature
+        logger.info(
+            "%s: temperature %.3f fitted on %d val samples; %s ECE %.4f -> %.4f",
+            job.name,
+            temperature,
+            calibration.fitted_samples,
+            held_out,
+            calibration.ece_before,
+            calibration.ece_after,
+        )
+    served = apply_temperature(raw_probabilities, temperature)
+    evaluation = evaluate_predictions(scored.y, served, spec.labels, split=held_out, calibration=calibration)
     logger.info("%s: %s accuracy %.4f", job.name, held_out, evaluation.accuracy)
     # The version carries its held-out class distribution, the gateway's drift baseline.
     spec = spec.with_class_baseline(evaluation.predicted_shares())
 
     warmup = scored.x if len(scored.x) else arrays["train"].x
-    version_dir = export_version(model, spec, job.models_dir, warmup_inputs=warmup[:4], evaluation=evaluation)
+    version_dir = export_version(
+        model,
+        spec,
+        job.models_dir,
+        warmup_inputs=warmup[:4],
+        evaluation=evaluation,
+        temperature=temperature,
+        reliability=(scored.y, {"before": raw_probabilities, "after (served)": served}) if len(scored.y) else None,
+    )
     return TrainingResult(
         name=job.name,
         spec=spec,

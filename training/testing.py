@@ -128,7 +128,7 @@ def train_tiny_models(
                 epochs=epochs,
                 batch_size=4,
                 patience=epochs,
-                verbose=0,
+                progress="none",
                 workers=1,
             )
             result = train_and_export(job)

@@ -9,7 +9,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from training.augment import Augmenter
 from training.loading import Arrays
+from training.progress import EpochLog, ProgressMode, TimeBudget, resolve_progress
 
 
 def configure_runtime(seed: int, *, threads: int | None = None) -> None:
@@ -36,28 +38,40 @@ def fit(
     epochs: int,
     batch_size: int = 32,
     patience: int = 3,
-    verbose: int | str = "auto",
+    progress: ProgressMode = "auto",
+    max_seconds: float | None = None,
+    augment: Augmenter | None = None,
+    seed: int = 0,
 ) -> dict[str, list[float]]:
-    """Train until ``epochs`` or until validation loss stops improving; keep the best weights."""
+    """Train until ``epochs``, until validation loss stops improving or ``max_seconds`` are spent.
+
+    The best weights (lowest validation loss) are kept. ``augment``, when given, varies each
+    training batch (never the validation data).
+    """
     initial_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     callbacks: list[keras.callbacks.Callback] = [
         # Cosine decay over the epoch budget: large steps early, small steps that settle the weights late.
         keras.callbacks.LearningRateScheduler(lambda epoch: cosine_rate(initial_rate, epoch, epochs)),
     ]
+    shown = resolve_progress(progress)
+    if shown == "lines":
+        callbacks.append(EpochLog(epochs))
+    if max_seconds is not None:
+        callbacks.append(TimeBudget(max_seconds))
     has_val = len(val.y) > 0
     if has_val:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
+    fit_args: dict[str, Any] = {"x": train.x, "y": train.y, "batch_size": batch_size, "shuffle": True}
+    if augment is not None:
+        fit_args = {"x": augment.dataset(train, batch_size=batch_size, seed=seed), "shuffle": False}
     history = model.fit(
-        train.x,
-        train.y,
+        **fit_args,
         validation_data=(val.x, val.y) if has_val else None,
         epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=1 if shown == "bar" else 0,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 

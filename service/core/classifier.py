@@ -139,7 +139,8 @@ class Classifier:
         t0 = time.perf_counter()
         probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
         self._observe("backend", t0, call, version, "ok")
-        response = self._ranked_response(call.model, version, spec, probabilities, top_k)
+        threshold = call.min_confidence if call.min_confidence is not None else spec.min_confidence
+        response = self._ranked_response(call.model, version, spec, probabilities, top_k, threshold)
         # The one observation point of every answered request, whatever surface it came from.
         self._observer.classified(call, version, spec, probabilities, response, time.perf_counter() - started)
         return response
@@ -151,7 +152,13 @@ class Classifier:
         return resolve_version(status, version, label, self.settings.version_labels.get(model, {}))
 
     def _ranked_response(
-        self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, top_k: int
+        self,
+        model: str,
+        version: int,
+        spec: ModelSpec,
+        probabilities: np.ndarray,
+        top_k: int,
+        min_confidence: float | None = None,
     ) -> ClassifyResponse:
         labels = spec.labels
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
@@ -164,6 +171,7 @@ class Classifier:
                     score=top[0].score,
                     top_k=top,
                     probabilities=dict(zip(labels, row, strict=True)),
+                    abstained=min_confidence is not None and top[0].score < min_confidence,
                 )
             )
             self.metrics.count_prediction(model, version, top[0].label)

@@ -40,6 +40,7 @@ class ClassifyRequestBody(BaseModel):
     instances: list[Instance] = Field(min_length=1)
     # strict: JSON "5" or true is a client mistake, not a 5 or a 1.
     top_k: int | None = Field(default=None, ge=1, strict=True)
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class ClassifyCall(BaseModel):
@@ -52,6 +53,9 @@ class ClassifyCall(BaseModel):
     version_label: str | None = None
     inputs: list[RawInput] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1)
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Abstain below this top score; None: the version spec's threshold."
+    )
     timeout_s: float | None = Field(default=None, gt=0)
     surface: Literal["rest", "grpc", "v2-rest", "v2-grpc"] = "rest"
     #: A protocol whose inputs do not say their kind (V2's BYTES tensors) adapts them to the modality here.
@@ -72,6 +76,9 @@ class Prediction(BaseModel):
     score: float
     top_k: list[ScoredLabel]
     probabilities: dict[str, float]
+    abstained: bool = Field(
+        default=False, description="The top score is below the confidence threshold; the label is still given."
+    )
 
 
 class ClassifyResponse(BaseModel):

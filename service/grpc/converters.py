@@ -38,9 +38,19 @@ class ClassifyRequestConverter:
             version_label=message.version_label if choice == "version_label" else None,
             inputs=inputs,
             top_k=message.top_k or None,
+            min_confidence=_min_confidence(message),
             timeout_s=timeout_s,
             surface="grpc",
         )
+
+
+def _min_confidence(message: pb.ClassifyRequest) -> float | None:
+    if not message.HasField("min_confidence"):
+        return None
+    value = float(message.min_confidence)
+    if not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+        raise SchemaViolation(f"'min_confidence' must be between 0 and 1, not {value}")
+    return value
 
 
 class ClassifyResponseConverter:
@@ -61,6 +71,7 @@ class ClassifyResponseConverter:
                     score=p.score,
                     top_k=[pb.ScoredLabel(label=s.label, score=s.score) for s in p.top_k],
                     probabilities=list(p.probabilities.values()),
+                    abstained=p.abstained,
                 )
                 for p in predictions
             ],

@@ -45,6 +45,7 @@ class ParsedBody:
 
     inputs: list[RawInput]
     top_k: int | None = None
+    min_confidence: float | None = None
 
 
 async def parse_classify_body(request: Request, limits: RequestLimits) -> ParsedBody:
@@ -100,7 +101,7 @@ def parse_json_body(body: bytes, limits: RequestLimits) -> ParsedBody:
         instance.text if instance.text is not None else decode_base64(instance.b64 or "", index)
         for index, instance in enumerate(request.instances)
     ]
-    return ParsedBody(inputs, request.top_k)
+    return ParsedBody(inputs, request.top_k, request.min_confidence)
 
 
 def decode_base64(text: str, index: int) -> bytes:

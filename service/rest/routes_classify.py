@@ -48,6 +48,10 @@ TopK = Annotated[
     int | None,
     Query(ge=1, description="How many best labels each prediction lists; a body's own top_k wins."),
 ]
+MinConfidence = Annotated[
+    float | None,
+    Query(ge=0, le=1, description="Mark answers whose top score is below this abstained; a body's own value wins."),
+]
 RequestTimeout = Annotated[
     float | None,
     Header(
@@ -82,6 +86,7 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         label: str | None,
         top_k: int | None,
         timeout_s: float | None,
+        min_confidence: float | None = None,
     ) -> Response:
         # Before the body is read and before the name becomes a metric label.
         check_model_name(model, ("path", "name"))
@@ -96,6 +101,7 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
             version_label=label,
             inputs=parsed.inputs,
             top_k=parsed.top_k or top_k,
+            min_confidence=parsed.min_confidence if parsed.min_confidence is not None else min_confidence,
             timeout_s=timeout_s,
             surface="rest",
         )
@@ -118,9 +124,13 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
 
     @route("/v1/models/{name}:classify", "Classify with the model's newest available version")
     async def classify(
-        request: Request, name: ModelName, top_k: TopK = None, x_request_timeout: RequestTimeout = None
+        request: Request,
+        name: ModelName,
+        top_k: TopK = None,
+        min_confidence: MinConfidence = None,
+        x_request_timeout: RequestTimeout = None,
     ) -> Response:
-        return await run(request, name, None, None, top_k, x_request_timeout)
+        return await run(request, name, None, None, top_k, x_request_timeout, min_confidence)
 
     @route("/v1/models/{name}/versions/{version}:classify", "Classify with one pinned version")
     async def classify_version(
@@ -128,10 +138,11 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         name: ModelName,
         version: VersionText,
         top_k: TopK = None,
+        min_confidence: MinConfidence = None,
         x_request_timeout: RequestTimeout = None,
     ) -> Response:
         check_model_name(name, ("path", "name"))
-        return await run(request, name, parse_version(version), None, top_k, x_request_timeout)
+        return await run(request, name, parse_version(version), None, top_k, x_request_timeout, min_confidence)
 
     @route("/v1/models/{name}/labels/{label}:classify", "Classify with the version a label names")
     async def classify_label(
@@ -139,8 +150,9 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
         name: ModelName,
         label: LabelText,
         top_k: TopK = None,
+        min_confidence: MinConfidence = None,
         x_request_timeout: RequestTimeout = None,
     ) -> Response:
-        return await run(request, name, None, label, top_k, x_request_timeout)
+        return await run(request, name, None, label, top_k, x_request_timeout, min_confidence)
 
     return router

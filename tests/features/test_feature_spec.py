@@ -75,3 +75,16 @@ def test_feature_shapes_and_dtypes(gray_spec, rgb_spec, text_spec, audio_spec):
 def test_feature_specs_refuse_inconsistent_parameters(factory, kwargs):
     with pytest.raises(pydantic.ValidationError):
         factory(**kwargs)
+
+
+def test_min_confidence_is_optional_and_leaves_old_hashes_alone(model_spec):
+    old = json.loads(model_spec.to_json())
+    del old["min_confidence"]  # a spec.json written before the field existed
+
+    loaded = ModelSpec.model_validate(old)
+    assert loaded.min_confidence is None and loaded.content_hash == old["content_hash"]
+    fields = {key: value for key, value in old.items() if key != "content_hash"}
+    strict = ModelSpec.model_validate(json.loads(ModelSpec.model_validate({**fields, "min_confidence": 0.8}).to_json()))
+    assert strict.min_confidence == 0.8 and strict.content_hash != loaded.content_hash
+    with pytest.raises(pydantic.ValidationError):
+        ModelSpec.model_validate({**fields, "min_confidence": 1.5})

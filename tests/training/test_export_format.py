@@ -38,6 +38,7 @@ def test_export_writes_version_one_with_assets(tiny: TrainingResult):
     assert sorted(p.name for p in extra.iterdir()) == [
         "confusion_matrix.png",
         "evaluation.json",
+        "reliability_diagram.png",
         "spec.json",
         "tf_serving_warmup_requests",
     ]
@@ -45,6 +46,11 @@ def test_export_writes_version_one_with_assets(tiny: TrainingResult):
     evaluation = json.loads((extra / "evaluation.json").read_text())
     assert evaluation["accuracy"] == pytest.approx(tiny.evaluation.accuracy)
     assert (extra / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (extra / "reliability_diagram.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    calibration = evaluation["calibration"]
+    assert calibration["fitted_on"] == "val" and calibration["temperature"] > 0
+    assert 0 <= calibration["ece_after"] <= 1 and 0 <= calibration["ece_before"] <= 1
+    assert evaluation["expected_calibration_error"] == pytest.approx(calibration["ece_after"])
 
 
 def test_serving_signature_has_contract_names_and_dtypes(tiny: TrainingResult):

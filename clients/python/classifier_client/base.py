@@ -27,12 +27,14 @@ StreamItem = ClassifyResult | ClassifierError
 
 
 class ClassifyOptions(TypedDict, total=False):
-    """Keyword options of every classify method: which version, how many labels, the call's deadline."""
+    """Keyword options of every classify method: which version, how many labels, the call's deadline, and
+    the confidence under which the answer abstains."""
 
     version: int | None
     label: str | None
     top_k: int | None
     timeout: float | None
+    min_confidence: float | None
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -94,6 +96,11 @@ class BaseClient:
     ) -> tuple[pb.ClassifyRequest, float | None]:
         """The request for ``classify`` and the call's own deadline."""
         request = build_request(
-            model, inputs, version=options.get("version"), label=options.get("label"), top_k=options.get("top_k")
+            model,
+            inputs,
+            version=options.get("version"),
+            label=options.get("label"),
+            top_k=options.get("top_k"),
+            min_confidence=options.get("min_confidence"),
         )
         return request, options.get("timeout")

@@ -46,14 +46,17 @@ def build_request(
     version: int | None = None,
     label: str | None = None,
     top_k: int | None = None,
+    min_confidence: float | None = None,
 ) -> pb.ClassifyRequest:
     """A ``ClassifyRequest``; pin it with ``version`` or a version ``label`` (not both), or neither for the
-    newest version. ``top_k`` None: the gateway's default."""
+    newest version. ``top_k`` None: the gateway's default. ``min_confidence`` None: the version's threshold."""
     if version is not None and label is not None:
         raise ValueError("pass version or label, not both")
     if top_k is not None and top_k < 1:
         raise ValueError("top_k must be at least 1")
     request = pb.ClassifyRequest(model=model, inputs=inputs, top_k=top_k or 0)
+    if min_confidence is not None:
+        request.min_confidence = min_confidence
     if version is not None:
         request.version = version
     elif label is not None:

@@ -27,6 +27,8 @@ class Prediction:
     score: float
     top_k: tuple[ScoredLabel, ...]
     probabilities: dict[str, float]
+    #: The top score is below the confidence threshold (the request's or the version's); ``label`` is still set.
+    abstained: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ def classify_result(message: pb.ClassifyResponse) -> ClassifyResult:
             score=p.score,
             top_k=tuple(ScoredLabel(s.label, s.score) for s in p.top_k),
             probabilities=dict(zip(labels, p.probabilities, strict=True)),
+            abstained=p.abstained,
         )
         for p in message.predictions
     )

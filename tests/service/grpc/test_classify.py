@@ -115,3 +115,22 @@ async def test_stream_answers_in_order_like_unary_and_survives_a_bad_request(cli
 async def test_stream_of_nothing_ends_cleanly(stub: pb_grpc.ClassifierStub) -> None:
     call = stub.ClassifyStream(iter(()), timeout=10)
     assert [message async for message in call] == []
+
+
+async def test_min_confidence_field_marks_abstained_like_rest(
+    stub: pb_grpc.ClassifierStub, rest: httpx.AsyncClient
+) -> None:
+    raw = samples("tiny-text")
+    request = build_request("tiny-text", grpc_inputs("tiny-text", raw), min_confidence=1.0)
+
+    answer = await stub.Classify(request, timeout=10)
+    response = await rest.post(
+        "/v1/models/tiny-text:classify", json={"instances": rest_instances(raw), "min_confidence": 1.0}
+    )
+
+    # Below 1.0 abstains; a score that rounds to exactly 1.0 in float32 does not.
+    assert [p.abstained for p in answer.predictions] == [p.score < 1.0 for p in answer.predictions]
+    assert any(p.abstained for p in answer.predictions)
+    assert [p["abstained"] for p in response.json()["predictions"]] == [p.abstained for p in answer.predictions]
+    unset = await stub.Classify(build_request("tiny-text", grpc_inputs("tiny-text", raw)), timeout=10)
+    assert not any(p.abstained for p in unset.predictions)

@@ -149,3 +149,30 @@ async def test_classify_bad_deadline_header_is_422(client: httpx.AsyncClient) ->
     )
     body = assert_problem(response, 422, "schema-violation")
     assert body["errors"][0]["loc"] == ["header", "X-Request-Timeout"]
+
+
+async def test_min_confidence_marks_answers_abstained(client: httpx.AsyncClient) -> None:
+    texts = [tiny_input("tiny-text", label, seed=1) for label in TINY_LABELS["tiny-text"]]
+    body: dict[str, object] = {"instances": [{"text": text} for text in texts]}
+
+    plain = (await client.post("/v1/models/tiny-text:classify", json=body)).json()["predictions"]
+    threshold = max(p["score"] for p in plain)  # the most confident answer passes, the others abstain
+    strict = await client.post("/v1/models/tiny-text:classify", json={**body, "min_confidence": threshold})
+    by_query = await client.post(f"/v1/models/tiny-text:classify?min_confidence={threshold!r}", json=body)
+    lenient = await client.post("/v1/models/tiny-text:classify?min_confidence=1", json={**body, "min_confidence": 0})
+
+    assert not any(p["abstained"] for p in plain)  # the tiny versions set no threshold
+    assert strict.status_code == 200 and by_query.status_code == 200
+    for answer in (strict.json(), by_query.json()):
+        predictions = answer["predictions"]
+        assert [p["abstained"] for p in predictions] == [p["score"] < threshold for p in plain]
+        assert [p["label"] for p in predictions] == [p["label"] for p in plain]
+    assert not any(p["abstained"] for p in lenient.json()["predictions"])  # the body's value wins over the query's
+
+
+async def test_min_confidence_out_of_range_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/models/tiny-text:classify", json={"instances": [{"text": "rain"}], "min_confidence": 1.5}
+    )
+
+    assert_problem(response, 422, "schema-violation", detail_has="min_confidence")

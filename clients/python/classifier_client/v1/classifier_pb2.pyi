@@ -17,18 +17,20 @@ class Input(_message.Message):
     def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model", "version", "version_label", "inputs", "top_k")
+    __slots__ = ("model", "version", "version_label", "inputs", "top_k", "min_confidence")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_LABEL_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     version_label: str
     inputs: _containers.RepeatedCompositeFieldContainer[Input]
     top_k: int
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., top_k: _Optional[int] = ...) -> None: ...
+    min_confidence: float
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ...) -> None: ...
 
 class ScoredLabel(_message.Message):
     __slots__ = ("label", "score")
@@ -39,16 +41,18 @@ class ScoredLabel(_message.Message):
     def __init__(self, label: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("label", "score", "top_k", "probabilities")
+    __slots__ = ("label", "score", "top_k", "probabilities", "abstained")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ABSTAINED_FIELD_NUMBER: _ClassVar[int]
     label: str
     score: float
     top_k: _containers.RepeatedCompositeFieldContainer[ScoredLabel]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, label: _Optional[str] = ..., score: _Optional[float] = ..., top_k: _Optional[_Iterable[_Union[ScoredLabel, _Mapping]]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+    abstained: bool
+    def __init__(self, label: _Optional[str] = ..., score: _Optional[float] = ..., top_k: _Optional[_Iterable[_Union[ScoredLabel, _Mapping]]] = ..., probabilities: _Optional[_Iterable[float]] = ..., abstained: _Optional[bool] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
     __slots__ = ("model", "version", "labels", "predictions")

@@ -1,0 +1,206 @@
+"""Augmentation of training batches, per modality; training only, never exported with the model.
+
+Every transform works on the model-input tensor that ``features`` produced (``uint8`` pixels, token ids,
+log-mel frames) inside a ``tf.data`` pipeline, so samples are preprocessed once and varied freshly each
+epoch at little cost, and the exported graph (and so serving) is exactly the model without them.
+
+- image: small shifts, rotations and rescaling, contrast changes (Keras' random preprocessing layers);
+- audio: time shift, noise mixed in at a random SNR (in the mel power domain, where noises add), speed
+  perturbation (the spectrogram stretched in time) and pitch perturbation (shifted across mel bands),
+  SpecAugment time and frequency masks (Park et al., 2019);
+- text: random truncation to a short prefix (so short messages look like training data) and token
+  dropout to the out-of-vocabulary id (misspellings and unseen numbers look like that at serving).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from features.spec import AudioFeatures, FeatureSpec, ImageFeatures, TextFeatures
+from training.loading import Arrays
+
+
+@dataclass(frozen=True)
+class ImageAugment:
+    """Geometric and photometric jitter for images; factors are fractions of the image size."""
+
+    shift: float = 0.1
+    rotation_degrees: float = 10.0
+    zoom: float = 0.15
+    contrast: float = 0.3
+
+
+@dataclass(frozen=True)
+class AudioAugment:
+    """Jitter for log-mel clips; each transform is applied to a sample with probability ``p``."""
+
+    p: float = 0.25
+    max_shift_frames: int = 8
+    snr_db: tuple[float, float] = (10.0, 30.0)
+    speed: tuple[float, float] = (0.93, 1.07)
+    max_pitch_bands: int = 1
+    time_masks: int = 1
+    time_mask_frames: int = 8
+    freq_masks: int = 1
+    freq_mask_bands: int = 4
+
+
+@dataclass(frozen=True)
+class TextAugment:
+    """Truncation to a random short prefix (with probability ``p_truncate``) and token dropout."""
+
+    p_truncate: float = 0.3
+    min_tokens: int = 4
+    max_tokens: int = 40
+    dropout: float = 0.05
+
+
+Recipe = ImageAugment | AudioAugment | TextAugment
+
+
+def default_recipe(features: FeatureSpec) -> Recipe:
+    """The augmentation the demo recipes use for ``features``' modality."""
+    if isinstance(features, ImageFeatures):
+        return ImageAugment()
+    if isinstance(features, TextFeatures):
+        return TextAugment()
+    return AudioAugment()
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    """Builds the shuffled, augmented ``tf.data`` pipeline ``fit`` trains on."""
+
+    recipe: Recipe
+    features: FeatureSpec
+
+    def dataset(self, train: Arrays, *, batch_size: int, seed: int) -> Any:
+        import tensorflow as tf
+
+        transform = _batch_transform(self.recipe, self.features, seed)
+        data = tf.data.Dataset.from_tensor_slices((train.x, train.y))
+        data = data.shuffle(len(train.y), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        return data.map(lambda x, y: (transform(x), y)).prefetch(1)
+
+
+def _batch_transform(recipe: Recipe, features: FeatureSpec, seed: int) -> Any:
+    if isinstance(recipe, ImageAugment) and isinstance(features, ImageFeatures):
+        return _image_transform(recipe, seed)
+    if isinstance(recipe, TextAugment) and isinstance(features, TextFeatures):
+        return _text_transform(recipe, features)
+    if isinstance(recipe, AudioAugment) and isinstance(features, AudioFeatures):
+        return _audio_transform(recipe)
+    raise ValueError(f"{type(recipe).__name__} does not apply to {features.modality} features")
+
+
+def _image_transform(recipe: ImageAugment, seed: int) -> Any:
+    import keras
+    import tensorflow as tf
+
+    layers = [
+        keras.layers.RandomTranslation(recipe.shift, recipe.shift, fill_mode="nearest", seed=seed),
+        keras.layers.RandomRotation(recipe.rotation_degrees / 360.0, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom((-recipe.zoom, recipe.zoom), fill_mode="nearest", seed=seed + 2),
+        keras.layers.RandomContrast(recipe.contrast, value_range=(0, 255), seed=seed + 3),
+    ]
+
+    def transform(x: Any) -> Any:
+        images = tf.cast(x, tf.float32)
+        for layer in layers:
+            images = layer(images, training=True)
+        return tf.cast(tf.clip_by_value(tf.round(images), 0.0, 255.0), tf.uint8)
+
+    return transform
+
+
+def _text_transform(recipe: TextAugment, features: TextFeatures) -> Any:
+    import tensorflow as tf
+
+    length = features.sequence_length
+    positions = tf.range(length)[tf.newaxis, :]
+
+    def transform(ids: Any) -> Any:
+        rows = tf.shape(ids)[0]
+        keep = tf.random.uniform([rows, 1], recipe.min_tokens, recipe.max_tokens + 1, dtype=tf.int32)
+        truncate = tf.random.uniform([rows, 1]) < recipe.p_truncate
+        limit = tf.where(truncate, keep, length)
+        ids = tf.where(positions < limit, ids, tf.zeros_like(ids) + features.pad_id)
+        drop = (tf.random.uniform(tf.shape(ids)) < recipe.dropout) & (ids != features.pad_id)
+        return tf.where(drop, tf.zeros_like(ids) + features.oov_id, ids)
+
+    return transform
+
+
+def _audio_transform(recipe: AudioAugment) -> Any:
+    import tensorflow as tf
+
+    def chance(rows: Any) -> Any:
+        return tf.random.uniform([rows, 1, 1]) < recipe.p
+
+    def shift_time(x: Any) -> Any:
+        # Roll each clip by its own offset, then fill what wrapped around with the clip's quietest value.
+        frames = tf.shape(x)[1]
+        offsets = tf.random.uniform([tf.shape(x)[0]], -recipe.max_shift_frames, recipe.max_shift_frames + 1, tf.int32)
+        rolled = tf.map_fn(lambda pair: tf.roll(pair[0], pair[1], axis=0), (x, offsets), fn_output_signature=x.dtype)
+        index = tf.range(frames)[tf.newaxis, :]
+        wrapped = ((offsets[:, tf.newaxis] > 0) & (index < offsets[:, tf.newaxis])) | (
+            (offsets[:, tf.newaxis] < 0) & (index >= frames + offsets[:, tf.newaxis])
+        )
+        floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
+        return tf.where(wrapped[:, :, tf.newaxis], floor, rolled)
+
+    def add_noise(x: Any) -> Any:
+        power = tf.exp(x)
+        signal = tf.reduce_mean(power, axis=[1, 2], keepdims=True)
+        snr = tf.random.uniform([tf.shape(x)[0], 1, 1], *recipe.snr_db)
+        # Noise with a random spectral tilt (white to pink-ish) and a little frame-to-frame variation.
+        tilt = tf.random.uniform([tf.shape(x)[0], 1, 1], 0.0, 1.5)
+        bands = tf.cast(tf.range(tf.shape(x)[2]), tf.float32)[tf.newaxis, tf.newaxis, :] / tf.cast(
+            tf.shape(x)[2], tf.float32
+        )
+        shape = tf.exp(-tilt * bands * 3.0) * tf.random.uniform(tf.shape(x), 0.5, 1.5)
+        shape /= tf.reduce_mean(shape, axis=[1, 2], keepdims=True)
+        noise = signal / tf.pow(10.0, snr / 10.0) * shape
+        return tf.math.log(power + noise)
+
+    def stretch(x: Any) -> Any:
+        frames, bands = tf.shape(x)[1], tf.shape(x)[2]
+        factor = tf.random.uniform([], *recipe.speed)
+        new_frames = tf.cast(tf.round(tf.cast(frames, tf.float32) / factor), tf.int32)
+        resized = tf.image.resize(x[..., tf.newaxis], [new_frames, bands])[..., 0]
+        floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
+        padded = tf.concat([resized, tf.zeros_like(x) + floor], axis=1)
+        return padded[:, :frames, :]
+
+    def shift_pitch(x: Any) -> Any:
+        bands = tf.random.uniform([], -recipe.max_pitch_bands, recipe.max_pitch_bands + 1, tf.int32)
+        rolled = tf.roll(x, bands, axis=2)
+        index = tf.range(tf.shape(x)[2])[tf.newaxis, tf.newaxis, :]
+        edge = tf.where(bands >= 0, x[:, :, :1], x[:, :, -1:])
+        wrapped = tf.where(bands >= 0, index < bands, index >= tf.shape(x)[2] + bands)
+        return tf.where(wrapped, edge, rolled)
+
+    def mask(x: Any, axis: int, count: int, width: int) -> Any:
+        size = tf.shape(x)[axis]
+        rows = tf.shape(x)[0]
+        index = tf.range(size)
+        mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+        for _ in range(count):
+            widths = tf.random.uniform([rows, 1], 0, width + 1, tf.int32)
+            starts = tf.random.uniform([rows, 1], 0, tf.maximum(1, size - width), tf.int32)
+            hit = (index[tf.newaxis, :] >= starts) & (index[tf.newaxis, :] < starts + widths)
+            hit = hit[:, :, tf.newaxis] if axis == 1 else hit[:, tf.newaxis, :]
+            x = tf.where(hit, mean, x)
+        return x
+
+    def transform(x: Any) -> Any:
+        rows = tf.shape(x)[0]
+        x = tf.where(chance(rows), shift_time(x), x)
+        x = tf.where(chance(rows), stretch(x), x)
+        x = tf.where(chance(rows), shift_pitch(x), x)
+        x = tf.where(chance(rows), add_noise(x), x)
+        x = mask(x, 1, recipe.time_masks, recipe.time_mask_frames)
+        return mask(x, 2, recipe.freq_masks, recipe.freq_mask_bands)
+
+    return transform
