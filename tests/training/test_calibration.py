@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from features.spec import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
+from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
 from training.calibration import (
     apply_temperature,
     calibrate,
