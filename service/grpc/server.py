@@ -94,8 +94,10 @@ def create_grpc_server(
     interceptors: list[grpc.aio.ServerInterceptor] = [] if access is None else [AuthInterceptor(access)]
     connections = settings.connections
     server = grpc.aio.server(
-        # The request context is outermost, so the error interceptor's log lines carry the request id.
-        interceptors=[RequestContextInterceptor(classifier.metrics), *interceptors, ErrorInterceptor()],
+        # The key check is outermost: it decides per call, while the request context and the error
+        # interceptor wrap each method's handler once and reuse it, so nothing per call may sit inside
+        # them. The request context comes next, so the error interceptor's log lines carry the request id.
+        interceptors=[*interceptors, RequestContextInterceptor(classifier.metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),

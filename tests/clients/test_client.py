@@ -73,7 +73,8 @@ async def test_results_are_dataclasses_with_probabilities_by_label(scripted: Scr
     assert second.score == second.probabilities[second.label]
     body = dataclasses.asdict(result)
     assert set(body) == {"model", "version", "predictions"}
-    assert set(body["predictions"][0]) == {"label", "score", "top_k", "probabilities"}
+    assert set(body["predictions"][0]) == {"label", "score", "top_k", "probabilities", "abstained"}
+    assert body["predictions"][0]["abstained"] is False
 
 
 async def test_sync_helpers_match_async(scripted: ScriptedServer) -> None:

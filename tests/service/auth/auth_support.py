@@ -11,6 +11,9 @@ from pathlib import Path
 
 from service.auth import cli
 
+#: How often the test gateways poll the keys file (seconds).
+POLL_S = 0.2
+
 
 def keys(*argv: str) -> str:
     """Run ``python -m service.keys ARGV`` in process; returns stdout's last line (the key for add/rotate)."""

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_support import add_key
+from auth_support import POLL_S, add_key
 from gateway_support import running_gateway
 
 from service.gateway import Gateway
 from service.settings import AuthSettings, Settings
-
-POLL_S = 0.2
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_support import add_key, bearer, keys, seconds_until
-from conftest import POLL_S
+from auth_support import POLL_S, add_key, bearer, keys, seconds_until
 
 from service.auth.access import AccessControl
 from service.core.classifier import Classifier

@@ -188,9 +188,10 @@ async def test_full_queue_refuses_with_overloaded(make_repo: RepoMaker, run_back
     refused = [r for r in results if isinstance(r, Overloaded)]
     answered = [r for r in results if isinstance(r, np.ndarray)]
     assert len(refused) == 32 and len(answered) == 8
-    assert all(np.array_equal(a, answered[0]) for a in answered)
+    # Equal up to float rounding: the same rows batched with others run through kernels of another size.
+    assert all(np.allclose(a, answered[0], rtol=0, atol=1e-6) for a in answered)
     again = await backend.predict("tiny-text", 1, rows, timeout=30)
-    np.testing.assert_array_equal(again, answered[0])
+    np.testing.assert_allclose(again, answered[0], rtol=0, atol=1e-6)
 
 
 async def test_deadline_passing_while_queued_is_deadline_exceeded(
