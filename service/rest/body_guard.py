@@ -11,8 +11,10 @@ For every HTTP request with a body, ``BodyGuardMiddleware``
 - on shutdown (``begin_shutdown``) gives every body still being read ``shutdown_body_grace_s`` more,
   then ends it with 503, so a slow-body client cannot stretch SIGTERM to the whole grace period
   (it stretched it to 35 s) while an upload that is merely in progress still completes;
-- marks an answer sent before the body was fully read ``Connection: close``, so the rest of that body
-  is never parsed as a next request and the connection cannot linger.
+- marks its own 408 and 503, sent before the body was fully read, ``Connection: close``, so a slow
+  client's connection cannot linger. Other early answers (a 413 from the body limit, say) keep the
+  connection: the server reads and drops the rest of the body, and the client, still sending, can read
+  the answer instead of a reset connection.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.core.budgets import ByteBudget
 from service.errors import RequestTimeout, Unavailable
 from service.settings import ConnectionLimits
+
+#: Early answers after which the connection is closed: the body was too slow, or the server is stopping.
+_CLOSING = frozenset({408, 503})
 
 
 class ShutdownSignal:
@@ -83,7 +88,7 @@ class BodyGuardMiddleware:
             return message
 
         async def closing_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and not complete:
+            if message["type"] == "http.response.start" and not complete and message["status"] in _CLOSING:
                 message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 

@@ -21,6 +21,7 @@ from features.contract import (
 )
 from features.spec import ModelSpec, TextFeatures
 from training.architectures import build_model
+from training.calibration import apply_temperature
 from training.export import (
     ExportError,
     check_signatures,
@@ -210,7 +211,8 @@ def test_serving_signature_runs_in_a_graph_session_like_tf_serving(tiny: Trainin
     rng = np.random.default_rng(0)
     high = len(features.vocabulary) if isinstance(features, TextFeatures) else 100
     batch = (rng.random((3, *features.input_shape)) * high).astype(features.input_dtype)
-    expected = tiny.model(batch, training=False).numpy()
+    calibration = tiny.evaluation.calibration  # the serving graph applies the fitted temperature
+    expected = apply_temperature(tiny.model(batch, training=False).numpy(), calibration.temperature)
 
     outputs = _run_in_graph_session(tiny.version_dir, SERVING_SIGNATURE, {features.input_name: batch})
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from features.contract import PROBABILITIES_OUTPUT, SERVING_SIGNATURE
+from training.calibration import apply_temperature
 from training.loading import EXTENSIONS, preprocessor, read_raw
 from training.pipeline import TrainingResult
 
@@ -21,7 +22,8 @@ def test_saved_model_matches_keras_model_on_raw_files(tiny: TrainingResult, tiny
 
     served = tf.saved_model.load(str(tiny.version_dir)).signatures[SERVING_SIGNATURE]
     from_saved_model = served(**{features.input_name: tf.constant(batch)})[PROBABILITIES_OUTPUT].numpy()
-    from_keras = np.asarray(tiny.model(batch, training=False))
+    calibration = tiny.evaluation.calibration  # the serving graph applies the fitted temperature
+    from_keras = apply_temperature(np.asarray(tiny.model(batch, training=False)), calibration.temperature)
 
     assert from_saved_model.shape == (len(files), len(tiny.spec.labels))
     np.testing.assert_allclose(from_saved_model, from_keras, atol=1e-5, rtol=0)
