@@ -17,7 +17,6 @@ an answer nobody will read.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
@@ -29,6 +28,7 @@ from service.core.classifier import Classifier
 from service.errors import DeadlineExceeded, InvalidInput
 from service.grpc.converters import ClassifyRequestConverter, ClassifyResponseConverter, ModelInfoConverter
 from service.grpc.errors import status_of
+from service.grpc.ordered_stream import answer_in_order
 
 # Requests of one stream in flight at once: enough to fill the micro-batcher, bounded so that a fast
 # sender is slowed by flow control instead of growing this process's memory.
@@ -74,33 +74,11 @@ class ClassifierServicer:
     async def ClassifyStream(
         self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ClassifyStreamResponse]:
-        # A reader task starts each request as it arrives; answers go out in request order.
-        pending: asyncio.Queue[asyncio.Task[pb.ClassifyStreamResponse] | None] = asyncio.Queue(self._stream_window)
-
-        async def read() -> None:
-            try:
-                async for request in request_iterator:
-                    await pending.put(asyncio.create_task(self._stream_item(request, context)))
-            finally:
-                await pending.put(None)
-
-        reader = asyncio.create_task(read())
-        started: list[asyncio.Task[pb.ClassifyStreamResponse]] = []
-        try:
-            while (task := await pending.get()) is not None:
-                started.append(task)
-                yield await task
-                started.pop()
-            await reader  # re-raises what ended the request stream, if it was an error
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                if (queued := pending.get_nowait()) is not None:
-                    started.append(queued)
-            for task in started:
-                task.cancel()
-            # Wait for the cancelled work to unwind; what it raised was answered or no longer matters.
-            await asyncio.gather(reader, *started, return_exceptions=True)
+        # Each request starts as it arrives; answers go out in request order.
+        async for answer in answer_in_order(
+            request_iterator, lambda raw: self._stream_item(raw, context), self._stream_window
+        ):
+            yield answer
 
     async def _stream_item(self, raw: bytes, context: grpc.aio.ServicerContext) -> pb.ClassifyStreamResponse:
         budget = self._classifier.budget

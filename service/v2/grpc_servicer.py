@@ -7,7 +7,6 @@ holding at most ``STREAM_WINDOW`` requests in flight so a fast sender is slowed 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 
 from service.grpc.errors import status_of
+from service.grpc.ordered_stream import answer_in_order
 from service.grpc.servicer import time_left
 from service.v2.converters import InferRequestConverter, InferResultConverter, ModelMetadataConverter
 from service.v2.dataplane import EXTENSIONS, SERVER_NAME, V2DataPlane
@@ -96,31 +96,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        pending: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue(self._stream_window)
-
-        async def read() -> None:
-            try:
-                async for request in request_iterator:
-                    await pending.put(asyncio.create_task(self._stream_answer(request, context)))
-            finally:
-                await pending.put(None)
-
-        reader = asyncio.create_task(read())
-        started: list[asyncio.Task[pb.ModelStreamInferResponse]] = []
-        try:
-            while (task := await pending.get()) is not None:
-                started.append(task)
-                yield await task
-                started.pop()
-            await reader
-        finally:
-            reader.cancel()
-            while not pending.empty():
-                if (queued := pending.get_nowait()) is not None:
-                    started.append(queued)
-            for task in started:
-                task.cancel()
-            await asyncio.gather(reader, *started, return_exceptions=True)
+        answers = answer_in_order(
+            request_iterator, lambda request: self._stream_answer(request, context), self._stream_window
+        )
+        async for answer in answers:
+            yield answer
 
     async def _stream_answer(
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
