@@ -183,6 +183,12 @@ class AdmissionSettings(BaseModel):
         gt=0,
         description="Input bytes (raw bodies and messages) of all requests in flight; past it: 429.",
     )
+    max_loop_lag_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Refuse (429) new requests while the event loop runs this many seconds late: requests are"
+        " then queued before admission can see them, and refusing at once drains that backlog.",
+    )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 429 from admission.")
 
 

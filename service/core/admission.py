@@ -14,6 +14,10 @@ with the service time measured per lane (a moving average of slot-held time, so 
 and CPU contention are all in it). Refusing at the door keeps the admitted requests' latency near the
 target under any overload instead of letting every request wait until its deadline (finding 5).
 
+Before any lane, ``LoopLag`` (``service.core.loop_lag``): while the event loop runs late by more than
+``max_loop_lag_s``, new requests are refused at once, because every request is then waiting in the
+loop's backlog before admission can see it; refusing stops the backlog from growing.
+
 Lanes exist only for models the backend knows (the classifier admits after resolving the version), so
 made-up names cannot grow them. Per-lane gauges of running and queued requests are exported for
 autoscalers (``classifier_inflight_requests``, ``classifier_queued_requests``).
@@ -27,6 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from service.core.loop_lag import LoopLag
 from service.errors import DeadlineExceeded, Overloaded
 from service.metrics import Metrics
 from service.settings import AdmissionSettings
@@ -87,6 +92,7 @@ class Admission:
         self.settings = settings
         self._metrics = metrics
         self._lanes: dict[str, Lane] = {}
+        self.loop_lag = LoopLag()
 
     def lane(self, model: str) -> Lane | None:
         """The lane of ``model`` if it has taken a request (for tests and reports)."""
@@ -94,6 +100,7 @@ class Admission:
 
     def precheck(self, model: str, timeout_s: float | None) -> None:
         """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing."""
+        self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is not None:
             self._refuse_if_late(model, lane, time.monotonic() + timeout_s if timeout_s else None)
@@ -101,6 +108,7 @@ class Admission:
     @asynccontextmanager
     async def slot(self, model: str, deadline: float) -> AsyncIterator[None]:
         """Hold a slot of ``model``'s lane for the body of the ``async with``; queue or refuse first."""
+        self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is None:
             lane = self._lanes[model] = Lane(self.settings.max_concurrent_per_model)
@@ -135,6 +143,18 @@ class Admission:
             lane.running -= 1
             lane.wake()
             self._metrics.set_inflight(model, lane.running)
+
+    def _refuse_if_loop_late(self, model: str) -> None:
+        lag = self.loop_lag
+        if not lag.running:  # armed on the loop of the first request, which is the serving loop
+            lag.start(asyncio.get_running_loop())
+        elif lag.late_s > self.settings.max_loop_lag_s:
+            known = model if model in self._lanes else Metrics.UNKNOWN_MODEL  # no label for made-up names
+            self._refuse(known, "loop_lag", f"the server is {lag.late_s:.2f}s behind")
+
+    def close(self) -> None:
+        """Stop the loop-lag timer (at shutdown)."""
+        self.loop_lag.stop()
 
     def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None) -> None:
         settings = self.settings

@@ -71,6 +71,7 @@ class Classifier:
 
     def close(self) -> None:
         """Release the decoding threads and processes (after in-flight requests have finished)."""
+        self.admission.close()
         self.decoder.close()
         self._observer.close()
 
