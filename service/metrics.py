@@ -7,10 +7,34 @@ per model, input bytes in flight) and refusals, which autoscalers read.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class LabelCache(Generic[M]):
+    """A metric's children by label values, looked up once: ``metric.labels(...)`` takes a lock and
+    validates every value on each call, a few microseconds that every request paid several times.
+    Children are never removed here, so the cache holds what the metric itself holds."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        """The child for ``values`` (in the metric's label order)."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -66,14 +90,19 @@ class Metrics:
             ["model", "reason"],
             registry=self.registry,
         )
+        self._stage = LabelCache(self.stage_seconds)
+        self._batch = LabelCache(self.batch_size)
+        self._predictions = LabelCache(self.predictions)
+        self._inflight = LabelCache(self.inflight)
+        self._queued = LabelCache(self.queued)
 
     def set_inflight(self, model: str, running: int) -> None:
         """Requests of ``model`` holding a slot now."""
-        self.inflight.labels(model).set(running)
+        self._inflight(model).set(running)
 
     def set_queued(self, model: str, waiting: int) -> None:
         """Requests of ``model`` waiting for a slot now."""
-        self.queued.labels(model).set(waiting)
+        self._queued(model).set(waiting)
 
     def count_refused(self, model: str, reason: str) -> None:
         """One request refused by admission."""
@@ -84,9 +113,7 @@ class Metrics:
     ) -> None:
         """Record one stage's duration; ``version`` is None when it was not yet resolved."""
         model = model if model in self._known_models else self.UNKNOWN_MODEL
-        self.stage_seconds.labels(stage, model, "" if version is None else str(version), surface, status).observe(
-            seconds
-        )
+        self._stage(stage, model, "" if version is None else str(version), surface, status).observe(seconds)
 
     def know_model(self, name: str) -> None:
         """Label series with ``name`` from now on: the backend has confirmed the model exists."""
@@ -94,11 +121,11 @@ class Metrics:
 
     def observe_batch(self, model: str, version: int, rows: int) -> None:
         """Record the size of one model call."""
-        self.batch_size.labels(model, str(version)).observe(rows)
+        self._batch(model, str(version)).observe(rows)
 
     def count_prediction(self, model: str, version: int, label: str) -> None:
         """Count one top-1 prediction."""
-        self.predictions.labels(model, str(version), label).inc()
+        self._predictions(model, str(version), label).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus text format."""

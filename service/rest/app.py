@@ -43,7 +43,14 @@ def create_app(
     """
     if access is None and settings.auth.keys_file is not None:
         access = access_control_for(settings)
-    app = FastAPI(title="Classifier gateway", version="1", description=DESCRIPTION)
+    # FastAPI's own OpenTelemetry layer stays off: the gateway makes its own spans (service.observability
+    # .tracing), and with it on, FastAPI looked up the global tracer provider on every request.
+    app = FastAPI(
+        title="Classifier gateway",
+        version="1",
+        description=DESCRIPTION,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     # RestServer.stop sets it: bodies still arriving get a short grace, then 503.
     app.state.shutdown = ShutdownSignal(settings.connections.shutdown_body_grace_s)
     app.include_router(models_router(classifier))
