@@ -16,7 +16,8 @@ import logging
 import os
 import signal
 import sys
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -248,8 +249,22 @@ def main() -> int:
         settings.port,
     )
     try:
-        asyncio.run(serve(settings))
+        _run(serve(settings), settings.event_loop)
     except OSError as exc:
         log.error("gateway: cannot start: %s", exc)
         return 1
     return 0
+
+
+def _run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Run ``main`` on the chosen event loop (``settings.event_loop``; auto: uvloop when installed)."""
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                raise
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)

@@ -291,3 +291,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="Log lines as text, or one JSON object per line (with the request id)."
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="The event loop of `python -m service`: uvloop (auto: when installed) runs the loop's own"
+        " work in C, asyncio is the standard library's.",
+    )
