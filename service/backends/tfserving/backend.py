@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: Longest wait for one GetModelStatus answer; status calls are cheap, a slow one means trouble.
 STATUS_TIMEOUT_S = 5.0
+#: The public detail of a 503 (and of ``/readyz``) while TF Serving is unreachable.
+UNREACHABLE = "the model backend (TF Serving) is unreachable; retry later"
 #: Poll interval cap while TF Serving is unreachable.
 RECONNECT_POLL_S = 0.5
 
@@ -75,7 +77,6 @@ class TFServingBackend(ModelBackend):
         self._client = TFServingClient(settings)
         self._statuses: dict[str, ModelStatus] = {}
         self._reachable = False
-        self._last_error = "not connected yet"
         self._specs: dict[tuple[str, int], ModelSpec] = {}
         self._spec_fetches: dict[tuple[str, int], asyncio.Task[ModelSpec]] = {}
         self._wake = asyncio.Event()
@@ -128,9 +129,8 @@ class TFServingBackend(ModelBackend):
             if isinstance(answer, BackendUnavailable | DeadlineExceeded):
                 if self._reachable:
                     log.warning("TF Serving at %s is unreachable: %s", self._settings.tfserving_target, answer.detail)
-                    self._reachable, self._last_error = False, answer.detail
+                    self._reachable = False
                     self.publish_change()
-                self._last_error = answer.detail
                 return
             if isinstance(answer, BaseException):
                 log.warning("status of model '%s' unknown: %r", name, answer)
@@ -185,10 +185,10 @@ class TFServingBackend(ModelBackend):
         return discover_models(self._settings.models_dir)
 
     def _require_reachable(self) -> None:
+        # The public detail names no address and no gRPC text (finding 9); both are in the log line written
+        # when the backend became unreachable.
         if not self._reachable:
-            raise BackendUnavailable(
-                f"TF Serving at {self._settings.tfserving_target} is unreachable: {self._last_error}"
-            )
+            raise BackendUnavailable(UNREACHABLE)
 
     # -- spec ---------------------------------------------------------------------------------------
 

@@ -37,6 +37,9 @@ async def test_model_server_stopped_then_started_again(embedded_backend, tiny_mo
         refused = await client.post("/v1/models/tiny-text:classify", json=BODY)
         assert refused.status_code == 503
         assert refused.json()["type"].endswith("backend-unavailable")
+        # Finding 9: no answer names the backend's address (the log does).
+        for public in (refused.text, (await client.get("/readyz")).text, (await client.get("/v1/models")).text):
+            assert str(port) not in public and "127.0.0.1" not in public, public
 
         async with serving(embedded_backend, settings, port):
             restarted = time.perf_counter()
