@@ -58,7 +58,8 @@ loadtest: models
 	$(PY) -m loadtest.run
 
 # Gateway vs ceiling, naive baseline and TF Serving mode at fixed concurrency; results/bench/ (BENCH_QUICK=1: smoke;
-# BENCH_V2=1 adds the gateway over the Open Inference Protocol, REST and gRPC).
+# BENCH_V2=1 adds the gateway over the Open Inference Protocol, REST and gRPC; BENCH_EXTRAS=auth,tracing,predlog
+# or all adds the gateway with API keys, tracing or the prediction log on, with their CPU per request).
 bench: models
 	$(PY) -m loadtest.bench
 

@@ -12,14 +12,27 @@ import os
 import sys
 import time
 
-from loadtest.bench.report import evaluate, headroom, table, targets_table, write_chart, write_json
+from loadtest.bench.report import (
+    evaluate,
+    extra_costs,
+    extras_table,
+    headroom,
+    table,
+    targets_table,
+    write_chart,
+    write_json,
+)
 from loadtest.bench.runner import Bench, BenchConfig
 from loadtest.stack import StackError, interrupts_as_exit
 
 
 def main() -> int:
     """Run the bench described by the environment."""
-    config = BenchConfig.from_env()
+    try:
+        config = BenchConfig.from_env()
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     started = time.time()
     load_before = os.getloadavg()
     bench = Bench(config, log=lambda line: print(line, flush=True))
@@ -32,7 +45,7 @@ def main() -> int:
     try:
         with interrupts_as_exit():
             bench.run()
-    except (StackError, RuntimeError, OSError) as exc:
+    except (StackError, RuntimeError, OSError, ValueError) as exc:
         print(f"bench: failed: {exc}", file=sys.stderr)
         return 1
     load_after = os.getloadavg()
@@ -55,6 +68,10 @@ def main() -> int:
     print(table(bench))
     print()
     print(targets_table(targets))
+    costs = extra_costs(bench)
+    if costs:
+        print()
+        print(extras_table(costs))
     print(f"\nbench: {json_path} and {chart_path} ({meta['wall_seconds']:.0f}s)")
     return 0
 

@@ -5,16 +5,21 @@ HTTP goes over one keep-alive HTTP/1.1 connection per worker, written as a small
 every request is encoded once up front (request line, headers, body), so a request costs the
 generator one ``write`` and a scan for the end of the answer — far less CPU than a general-purpose
 client, which is what lets one generator core drive the fastest server in the table. gRPC uses
-grpc.aio over one channel (HTTP/2 multiplexes the workers' calls), with prebuilt request messages.
+grpc.aio over one channel (HTTP/2 multiplexes the workers' calls), with prebuilt request messages;
+``ClassifyStream`` over one bidirectional stream that keeps ``concurrency`` requests in flight (its answers
+come back in request order).
 
 Latencies are recorded for calls that start after the warm-up and end before the cell's end; requests/s
 counts the calls completed in that window. The generator's own CPU time over the window is reported
-so its headroom is visible.
+so its headroom is visible, and the servers' CPU time per completed request (all of a system's servers, and
+the process the load reaches alone: the gateway in TF Serving mode).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import math
 import resource
 import time
@@ -31,8 +36,9 @@ from service.v2.wire import grpc_service_pb2 as v2_pb
 from service.v2.wire import grpc_service_pb2_grpc as v2_pb_grpc
 
 Call = Callable[[int], Awaitable[bool]]
-#: Returns the servers' CPU seconds so far; sampled at the start and the end of the measured window.
-CpuProbe = Callable[[], float]
+#: Returns the CPU seconds so far of (every server of the system, the server the load reaches); sampled at
+#: the start and the end of the measured window.
+CpuProbe = Callable[[], tuple[float, float]]
 CONNECT_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 30.0
 
@@ -49,6 +55,8 @@ class CellResult:
     generator_cpu_s: float
     server_cpu_s: float = math.nan
     first_error: str | None = None
+    #: The CPU time of the server the load reaches (the gateway), without the model server behind it.
+    front_cpu_s: float = math.nan
 
     @property
     def rps(self) -> float:
@@ -67,6 +75,16 @@ class CellResult:
     def server_cpu(self) -> float:
         """The servers' CPU time over the window, in cores (1.0: one core busy all the time)."""
         return self.server_cpu_s / self.duration_s if self.duration_s > 0 else math.nan
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        """The servers' CPU time per completed request, microseconds."""
+        return self.server_cpu_s / self.completed * 1e6 if self.completed else math.nan
+
+    @property
+    def front_cpu_per_request_us(self) -> float:
+        """The CPU time per completed request of the server the load reaches, microseconds."""
+        return self.front_cpu_s / self.completed * 1e6 if self.completed else math.nan
 
     @property
     def generator_cpu(self) -> float:
@@ -199,6 +217,78 @@ async def run_grpc(
         return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
 
 
+class ClassifyStreamLane:
+    """One ``ClassifyStream`` call shared by the workers: each ``send`` writes a request and waits for its
+    answer; the stream answers in request order, so answers go to the waiters first in, first out."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
+        self._call = call
+        self._waiting: collections.deque[asyncio.Future[pb.ClassifyStreamResponse]] = collections.deque()
+        self._write_lock = asyncio.Lock()  # grpc.aio takes one write at a time
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                answer = await self._call.read()
+                if answer is grpc.aio.EOF:
+                    raise ConnectionError("the stream ended")
+                waiter = self._waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result(answer)
+        except (grpc.RpcError, ConnectionError, asyncio.CancelledError) as exc:
+            for waiter in self._waiting:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError(f"ClassifyStream failed: {exc!r}"))
+            self._waiting.clear()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    async def send(self, request: pb.ClassifyRequest) -> pb.ClassifyStreamResponse:
+        """Write ``request``; its answer."""
+        waiter: asyncio.Future[pb.ClassifyStreamResponse] = asyncio.get_running_loop().create_future()
+        async with self._write_lock:
+            self._waiting.append(waiter)
+            await self._call.write(request)
+        return await asyncio.wait_for(waiter, CALL_TIMEOUT_S)
+
+    async def close(self) -> None:
+        """Half-close the stream and stop reading."""
+        with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):
+            await self._call.done_writing()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        self._call.cancel()
+
+
+async def run_grpc_stream(
+    target: str,
+    requests: Sequence[pb.ClassifyRequest],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    server_cpu: CpuProbe | None = None,
+) -> CellResult:
+    """Closed loop of ``concurrency`` workers over one ``ClassifyStream`` call (``concurrency`` requests in
+    flight on one stream)."""
+    async with grpc.aio.insecure_channel(target, options=channel_options(32 * 1024 * 1024)) as channel:
+        await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
+        stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
+        lane = ClassifyStreamLane(stub.ClassifyStream(timeout=CALL_TIMEOUT_S + warmup_s + duration_s))
+
+        async def call(index: int) -> bool:
+            request = requests[index % len(requests)]
+            answer = await lane.send(request)
+            return answer.WhichOneof("result") == "response" and len(answer.response.predictions) == len(request.inputs)
+
+        try:
+            return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
+        finally:
+            await lane.close()
+
+
 async def run_grpc_v2(
     target: str,
     requests: Sequence[v2_pb.ModelInferRequest],
@@ -254,14 +344,16 @@ async def _closed_loop(
             if not ok and isinstance(error, str) and "ConnectionError" in error:
                 return  # this worker's connection is gone
 
-    probe = server_cpu or (lambda: math.nan)
+    probe = server_cpu or (lambda: (math.nan, math.nan))
     marks: dict[str, float] = {}
 
     async def mark_window() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        marks.update(generator=_process_cpu(), server=probe())
+        server, front = probe()
+        marks.update(generator=_process_cpu(), server=server, front=front)
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
-        marks.update(generator_end=_process_cpu(), server_end=probe(), end=time.perf_counter())
+        server, front = probe()
+        marks.update(generator_end=_process_cpu(), server_end=server, front_end=front, end=time.perf_counter())
 
     marker = asyncio.create_task(mark_window())
     await asyncio.gather(*(worker(n, c) for n, c in enumerate(callers)))
@@ -276,6 +368,7 @@ async def _closed_loop(
         generator_cpu_s=marks["generator_end"] - marks["generator"],
         server_cpu_s=marks["server_end"] - marks["server"],
         first_error=first_error[0] if first_error else None,
+        front_cpu_s=marks["front_end"] - marks["front"],
     )
 
 

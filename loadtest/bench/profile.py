@@ -21,7 +21,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
-from loadtest.bench.runner import SYSTEMS, Bench, BenchConfig
+from loadtest.bench.runner import ALL_SYSTEMS, Bench, BenchConfig
 from loadtest.samples import FORMS, MODALITIES, Modality
 
 
@@ -61,7 +61,7 @@ def _short(frame: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Profile one system for each modality asked."""
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench.profile")
-    parser.add_argument("--system", choices=SYSTEMS, required=True)
+    parser.add_argument("--system", choices=ALL_SYSTEMS, required=True)
     parser.add_argument("--modality", choices=MODALITIES, action="append", help="repeatable; default: all")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--form", choices=FORMS, default="json", help="REST body form")
@@ -82,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(config)
     args.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        deployment = bench.start("gateway-rest" if args.system == "gateway-grpc" else args.system, stack)
+        served_by_rest = ("gateway-grpc", "gateway-stream", "gateway-v2-rest", "gateway-v2-grpc")
+        deployment = bench.start("gateway-rest" if args.system in served_by_rest else args.system, stack)
         bench.wait(deployment)
         target_pid = deployment.server.pid  # the process the load reaches (the gateway in TF Serving mode)
         for modality in modalities:
             # First calls pay one-time costs (FastAPI inspects an endpoint's source on its first request).
             bench.run_cell(args.system, deployment, modality, 1, 0.0, 0.5, args.form)
-            form = "" if args.system == "gateway-grpc" else f"-{args.form}"
+            form = "" if "grpc" in args.system or "stream" in args.system else f"-{args.form}"
             stem = args.out / f"{args.system}-{modality}{form}-c{args.concurrency}"
             record = [py_spy, "record", "-p", str(target_pid), "-r", str(args.rate), "-d", str(int(args.seconds))]
             if not args.all_threads:

@@ -5,10 +5,18 @@ Systems (one server set-up each, started, measured, stopped before the next):
 - ``ceiling``        (a) bare FastAPI + pydantic, parse only (``ceiling_app``)
 - ``naive``          (b) FastAPI calling the SavedModel per request (``naive_app``)
 - ``gateway-rest``   (c) the gateway over REST, embedded backend
-- ``gateway-grpc``   (d) the same gateway process over gRPC
+- ``gateway-grpc``   (d) the same gateway process over gRPC (unary ``Classify``)
+- ``gateway-stream`` (h) the same gateway process over gRPC ``ClassifyStream`` (one stream per cell,
+  ``concurrency`` requests in flight on it)
 - ``tfserving-rest`` (e) the gateway over REST in TF Serving mode, in front of the local model server
 - ``gateway-v2-rest`` (f) and ``gateway-v2-grpc`` (g): the gateway of (c) over the Open Inference Protocol
   (V2: binary BYTES tensors over REST, ``ModelInfer`` over gRPC); only with ``BENCH_V2=1``
+- extras, only when ``BENCH_EXTRAS`` names them (``auth``, ``tracing``, ``predlog`` or ``all``): the gateway of
+  (c) over REST, started again with one feature on, to show that feature's CPU per request against (c):
+  ``gateway-auth`` (i) with an API key file (keys made by ``python -m service.keys add``; every request sends
+  ``Authorization: Bearer KEY``), ``gateway-tracing`` (j) with OpenTelemetry tracing at 100% sampling
+  exported over OTLP/gRPC to a receiver on loopback (``loadtest.bench.otlp_sink``, on the generator's core),
+  ``gateway-predlog`` (k) with the prediction log writing every request to a file
 
 (a), (b), (c) and (e) get byte-identical JSON bodies (base64 for images and WAVs); (d) the same samples
 as ``ClassifyRequest`` messages. With two or more cores, the servers are pinned to core 0 and this
@@ -35,18 +43,41 @@ from classifier_client.messages import build_request
 from classifier_client.v1 import classifier_pb2 as pb
 
 from features.contract import newest_version_dir
-from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_grpc_v2, run_http
+from loadtest.bench import extras
+from loadtest.bench.loadgen import (
+    CellResult,
+    encode_http_request,
+    run_grpc,
+    run_grpc_stream,
+    run_grpc_v2,
+    run_http,
+)
 from loadtest.samples import DEFAULT_MODELS, MODALITIES, Form, Modality, Sample, json_body, load_samples, rest_body
 from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
 from service.v2.wire import grpc_service_pb2 as v2_pb
 
-SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
+SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "gateway-stream", "tfserving-rest")
 #: Opt-in (``BENCH_V2=1``): the default table stays what it was.
 V2_SYSTEMS = ("gateway-v2-rest", "gateway-v2-grpc")
-ALL_SYSTEMS = SYSTEMS + V2_SYSTEMS
-SYSTEM_LETTERS = dict(zip(ALL_SYSTEMS, "abcdefg", strict=True))
+#: Opt-in (``BENCH_EXTRAS``): the gateway with one feature on, each a start of its own.
+EXTRA_SYSTEMS = tuple(f"gateway-{name}" for name in extras.EXTRAS)
+#: In table order.
+ALL_SYSTEMS = (
+    "ceiling",
+    "naive",
+    "gateway-rest",
+    "gateway-grpc",
+    "gateway-stream",
+    "tfserving-rest",
+    *V2_SYSTEMS,
+    *EXTRA_SYSTEMS,
+)
+#: Letters as the README has named the systems since the first bench; later ones take the next letters.
+SYSTEM_LETTERS = dict(zip(("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest"), "abcde", strict=True))
+SYSTEM_LETTERS |= {"gateway-v2-rest": "f", "gateway-v2-grpc": "g", "gateway-stream": "h"}
+SYSTEM_LETTERS |= dict(zip(EXTRA_SYSTEMS, "ijk", strict=True))
 #: The systems one embedded gateway serves: started once, measured in turn.
-EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-v2-rest", "gateway-v2-grpc")
+EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-stream", "gateway-v2-rest", "gateway-v2-grpc")
 V2_BINARY_HEADER = "Inference-Header-Content-Length"
 TOP_K = 3
 PRIME_S = 0.3
@@ -64,7 +95,7 @@ class BenchConfig:
     modalities: tuple[Modality, ...] = MODALITIES
     systems: tuple[str, ...] = SYSTEMS
     levels: tuple[int, ...] = (1, 8, 32)
-    cell_s: float = 8.0
+    cell_s: float = 7.0
     warmup_s: float = 1.0
     samples_per_modality: int = 64
     inprocess_calls: int = 300
@@ -75,7 +106,8 @@ class BenchConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BenchConfig:
         """``BENCH_QUICK=1`` for a smoke run; ``BENCH_LEVELS=1,8,32``, ``BENCH_CELL_S``, ``BENCH_WARMUP_S``,
-        ``BENCH_SYSTEMS``, ``BENCH_V2=1`` (adds the V2 systems), ``BENCH_MODALITIES``, ``BENCH_PIN=0``,
+        ``BENCH_SYSTEMS``, ``BENCH_V2=1`` (adds the V2 systems), ``BENCH_EXTRAS=auth,tracing,predlog`` (or
+        ``all``: adds those systems), ``BENCH_MODALITIES``, ``BENCH_PIN=0``,
         ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``,
         ``BENCH_OUT``; per modality ``BENCH_TEXT_MODEL`` and ``BENCH_TEXT_SAMPLES`` (folder)."""
         env = dict(os.environ if env is None else env)
@@ -92,8 +124,13 @@ class BenchConfig:
         config.levels = tuple(int(v) for v in listed("BENCH_LEVELS") or config.levels)
         config.cell_s = float(env.get("BENCH_CELL_S", config.cell_s))
         config.warmup_s = float(env.get("BENCH_WARMUP_S", config.warmup_s))
-        offered = ALL_SYSTEMS if env.get("BENCH_V2", "") not in ("", "0") else SYSTEMS
-        config.systems = tuple(s for s in offered if s in (listed("BENCH_SYSTEMS") or offered))
+        offered = SYSTEMS + (V2_SYSTEMS if env.get("BENCH_V2", "") not in ("", "0") else ())
+        offered += tuple(f"gateway-{name}" for name in extras.chosen(env.get("BENCH_EXTRAS", "")))
+        asked = listed("BENCH_SYSTEMS")
+        # Extras named in BENCH_EXTRAS are measured even when BENCH_SYSTEMS leaves them out.
+        config.systems = tuple(
+            s for s in ALL_SYSTEMS if s in offered and (asked is None or s in asked or s in EXTRA_SYSTEMS)
+        )
         wanted = listed("BENCH_MODALITIES") or list(MODALITIES)
         config.modalities = tuple(m for m in MODALITIES if m in wanted)
         config.pin = env.get("BENCH_PIN", "1") != "0"
@@ -131,20 +168,28 @@ class Cell:
             "p50_ms": round(r.percentile(50), 3),
             "p99_ms": round(r.percentile(99), 3),
             "server_cpu_cores": round(r.server_cpu, 3),
+            "cpu_per_request_us": _rounded(r.cpu_per_request_us),
+            "gateway_cpu_per_request_us": _rounded(r.front_cpu_per_request_us),
             "generator_cpu_cores": round(r.generator_cpu, 3),
             "first_error": r.first_error,
         }
 
 
+def _rounded(value: float) -> float | None:
+    return None if value != value else round(value, 1)  # NaN (nothing completed): null in JSON
+
+
 @dataclass
 class Deployment:
-    """The started servers of one system (``group``), the one the load goes to, and its REST port."""
+    """The started servers of one system (``group``), the one the load goes to, its REST port, and the
+    headers every REST request of it sends (an extra's API key)."""
 
     system: str
     group: ProcessGroup
     server: Server
     port: int
     started: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -215,11 +260,13 @@ class Payloads:
             requests.append(request)
         return requests
 
-    def http_requests(self, modality: Modality, port: int, form: Form = "json") -> list[bytes]:
+    def http_requests(
+        self, modality: Modality, port: int, form: Form = "json", headers: dict[str, str] | None = None
+    ) -> list[bytes]:
         """Encoded HTTP requests for a server on ``port`` (the bench's table uses JSON only)."""
         path = f"/v1/models/{self.models[modality]}:classify"
         bodies = self.json[modality] if form == "json" else [rest_body(s, form, TOP_K) for s in self.samples[modality]]
-        return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type) for b in bodies]
+        return [encode_http_request("127.0.0.1", port, path, b.content, b.content_type, headers) for b in bodies]
 
 
 def _v2_element(sample: Sample) -> bytes:
@@ -276,9 +323,10 @@ class Bench:
     ) -> CellResult:
         """One closed-loop measurement of ``system`` (served by ``deployment``)."""
         servers = list(deployment.group.servers)
+        front = deployment.server
 
-        def probe() -> float:
-            return sum(s.cpu_seconds() for s in servers)
+        def probe() -> tuple[float, float]:
+            return sum(s.cpu_seconds() for s in servers), front.cpu_seconds()
 
         coroutine: Coroutine[Any, Any, CellResult]
         if system == "gateway-v2-grpc":
@@ -300,6 +348,15 @@ class Bench:
                 warmup_s=warmup_s,
                 server_cpu=probe,
             )
+        elif system == "gateway-stream":
+            coroutine = run_grpc_stream(
+                deployment.server.grpc_target or "",
+                self.payloads.grpc[modality],
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
         elif system == "gateway-grpc":
             coroutine = run_grpc(
                 deployment.server.grpc_target or "",
@@ -313,13 +370,13 @@ class Bench:
             coroutine = run_http(
                 "127.0.0.1",
                 deployment.port,
-                self.payloads.http_requests(modality, deployment.port, form),
+                self.payloads.http_requests(modality, deployment.port, form, deployment.headers),
                 concurrency=level,
                 duration_s=duration_s,
                 warmup_s=warmup_s,
                 server_cpu=probe,
             )
-        return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-v2-grpc"))
+        return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-stream", "gateway-v2-grpc"))
 
     def _measure(self, system: str, deployment: Deployment) -> None:
         def cell_run(modality: Modality, level: int, duration_s: float, warmup_s: float) -> CellResult:
@@ -335,7 +392,8 @@ class Bench:
                 self.log(
                     f"bench: ({row['letter']}) {system:<14} {modality:<5} c={level:<3} {row['rps']:>8.1f} req/s"
                     f"  p50 {row['p50_ms']:>7.2f} ms  p99 {row['p99_ms']:>7.2f} ms  errors {row['errors']}"
-                    f"  server cpu {row['server_cpu_cores']:.2f}  generator cpu {row['generator_cpu_cores']:.2f}"
+                    f"  server cpu {row['server_cpu_cores']:.2f} ({row['cpu_per_request_us'] or 0:.0f} us/req)"
+                    f"  generator cpu {row['generator_cpu_cores']:.2f}"
                 )
 
     def start(self, system: str, stack: ExitStack) -> Deployment:
@@ -343,6 +401,9 @@ class Bench:
         config = self.config
         cpus = self.placement.server_cpus
         models = [config.models[m] for m in config.modalities]
+        # A receiver an extra needs is no server of the system (its own group, on the generator's core),
+        # entered first so it stops last: the gateway exports its last spans on its way out.
+        sinks = stack.enter_context(ProcessGroup(config.out_dir / "logs"))
         group = stack.enter_context(ProcessGroup(config.out_dir / "logs"))
         if system in ("ceiling", "naive"):
             port = free_port()
@@ -352,11 +413,22 @@ class Bench:
             server = group.start(system, argv, cpus=cpus)
         else:
             topology = "tfserving" if system == "tfserving-rest" else "embedded"
+            feature = extras.Feature()
+            if system in EXTRA_SYSTEMS:
+                extra = system.removeprefix("gateway-")
+                feature = extras.prepare(extra, config.out_dir / "extras", sinks, self.placement.generator_cpus)
             server = start_gateway(
-                group, topology=topology, models_dir=config.models_dir, models=models, cpus=cpus, name=system
+                group,
+                topology=topology,
+                models_dir=config.models_dir,
+                models=models,
+                cpus=cpus,
+                name=system,
+                extra_env=feature.env,
             )
             assert server.rest_url is not None
             port = int(server.rest_url.rsplit(":", 1)[1])
+            return Deployment(system, group, server, port, time.perf_counter(), feature.headers)
         return Deployment(system, group, server, port, time.perf_counter())
 
     def wait(self, deployment: Deployment) -> None:
@@ -391,7 +463,7 @@ class Bench:
 
 
 def _systems_on(system: str, wanted: tuple[str, ...]) -> list[str]:
-    # The embedded gateway serves (c), (d), (f) and (g): one start, a measurement each.
+    # The embedded gateway serves (c), (d), (h), (f) and (g): one start, a measurement each.
     if system in EMBEDDED_GATEWAY:
         return [s for s in EMBEDDED_GATEWAY if s in wanted]
     return [system]

@@ -16,6 +16,19 @@ model, version, instance count and outcome.
 When tracing is off every helper returns at its first line and no span object is made: ``span()`` hands
 back one shared ``nullcontext``. The provider is process-wide, installed by the gateway that starts with
 tracing on and removed by its stop.
+
+What a traced request costs, and why the helpers are shaped this way (measured with 100% sampling): the
+SDK's span objects and the OTLP encoding of each span are the cost, so
+
+- a request's state (its SERVER span, a context holding it, its arrival time) lives in one context
+  variable of ours: children are started with that context passed explicitly, never by attaching and
+  detaching OpenTelemetry's current context per span;
+- children whose times are known afterwards (parse, queue wait, model call, and preprocess, timed around
+  its block) are made in one call with explicit start and end times; only the TF Serving CLIENT span is
+  made current, for the ``traceparent`` that goes with the call;
+- over OTLP/gRPC, spans are encoded by ``service.observability.otlp_encoding`` (half the cost of the SDK's
+  encoding); over OTLP/HTTP the SDK's encoder stays, and the resource's hash, which it computes from a
+  JSON dump for every exported span, is computed once (``_FixedResource``).
 """
 
 from __future__ import annotations
@@ -23,11 +36,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
@@ -41,8 +55,22 @@ _provider: TracerProvider | None = None
 #: Wall-clock nanoseconds minus monotonic ones, fixed when tracing starts, so every span of a request (made
 #: now or recorded afterwards from monotonic times) is on one timeline.
 _offset_ns = 0
-#: ``time.monotonic()`` when the current request reached the surface (set only while tracing).
-_request_started: ContextVar[float | None] = ContextVar("request_started", default=None)
+
+
+class _Request:
+    """One traced request: its SERVER span, a context with that span (the children's parent), and when it
+    reached the surface (``time.monotonic()``)."""
+
+    __slots__ = ("context", "span", "started")
+
+    def __init__(self, span: Span, started: float) -> None:
+        self.span = span
+        self.context = set_span_in_context(span)
+        self.started = started
+
+
+#: The request being handled in this context (set only while tracing).
+_request: ContextVar[_Request | None] = ContextVar("traced_request", default=None)
 
 
 def enable_tracing(service_name: str = "classifier-gateway") -> None:
@@ -57,9 +85,9 @@ def enable_tracing(service_name: str = "classifier-gateway") -> None:
     )
     exporter: Any
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from service.observability.otlp_encoding import LeanOTLPSpanExporter
 
-        exporter = GrpcExporter()
+        exporter = LeanOTLPSpanExporter()
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
@@ -68,7 +96,7 @@ def enable_tracing(service_name: str = "classifier-gateway") -> None:
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=_fixed_resource(resource))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     _offset_ns = time.time_ns() - time.monotonic_ns()
     _provider, _tracer = provider, provider.get_tracer("service.observability")
@@ -87,18 +115,74 @@ def tracing_enabled() -> bool:
     return _tracer is not None
 
 
-@contextlib.contextmanager
-def _server_span(tracer: Tracer, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Any]:
-    parent = _propagator.extract(carrier)  # an absent or malformed traceparent gives an empty context
-    started = time.monotonic()
-    token = _request_started.set(started)
-    try:
-        with tracer.start_as_current_span(
+def _fixed_resource(resource: Any) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    class _FixedResource(Resource):
+        """A resource whose hash is computed once: the OTLP encoder groups spans by resource, hashing it for
+        every span, and ``Resource.__hash__`` dumps its attributes to JSON each time. It never changes."""
+
+        def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+            super().__init__(attributes, schema_url)
+            self._hash = super().__hash__()
+
+        def __hash__(self) -> int:
+            return self._hash
+
+        def __eq__(self, other: object) -> bool:
+            return other is self or super().__eq__(other)
+
+    return _FixedResource(resource.attributes, resource.schema_url)
+
+
+class _ServerSpan:
+    """The SERVER span of one request, as a context manager yielding the span (see ``server_span``)."""
+
+    __slots__ = ("_request", "_token")
+
+    def __init__(self, tracer: Tracer, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> None:
+        parent = _propagator.extract(carrier) if carrier else None  # a malformed traceparent: an empty context
+        started = time.monotonic()
+        span = tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes, start_time=_wall_ns(started)
-        ) as span:
-            yield span
-    finally:
-        _request_started.reset(token)
+        )
+        self._request = _Request(span, started)
+        self._token: Token[_Request | None] | None = None
+
+    def __enter__(self) -> Span:
+        self._token = _request.set(self._request)
+        return self._request.span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        span = self._request.span
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        span.end()
+        if self._token is not None:
+            # A stream's generator closed from another context cannot reset; that context ends anyway.
+            with contextlib.suppress(ValueError):
+                _request.reset(self._token)
+
+
+class _ChildSpan:
+    """A child of the request's span around a block, made when the block ends with its start and end times."""
+
+    __slots__ = ("_name", "_started")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.monotonic()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        record_span(self._name, self._started, time.monotonic())
 
 
 def server_span(name: str, carrier: Mapping[str, str], **attributes: Any) -> contextlib.AbstractContextManager[Any]:
@@ -106,25 +190,35 @@ def server_span(name: str, carrier: Mapping[str, str], **attributes: Any) -> con
     tracer = _tracer
     if tracer is None:
         return NO_SPAN
-    return _server_span(tracer, name, carrier, attributes)
+    return _ServerSpan(tracer, name, carrier, attributes)
 
 
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> contextlib.AbstractContextManager[Any]:
-    """A child span of the current one around a block; yields the span (None when tracing is off or when no
-    request is being handled, e.g. the readiness self-check)."""
+    """A child span of the request's span around a block (None when tracing is off or when no request is
+    being handled, e.g. the readiness self-check). An INTERNAL span yields None and is recorded when the
+    block ends; any other kind (the TF Serving call's CLIENT span) is started now, made current for
+    ``outgoing_metadata``, and yielded."""
     tracer = _tracer
-    if tracer is None or _request_started.get() is None:
+    if tracer is None:
         return NO_SPAN
-    return tracer.start_as_current_span(name, kind=kind)
+    request = _request.get()
+    if request is None:
+        return NO_SPAN
+    if kind is SpanKind.INTERNAL:
+        return _ChildSpan(name)
+    return tracer.start_as_current_span(name, context=request.context, kind=kind)
 
 
 def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
-    """A finished child span of the current one, from ``start`` to ``end`` (``time.monotonic()`` seconds)."""
+    """A finished child span of the request's span, from ``start`` to ``end`` (``time.monotonic()`` seconds)."""
     tracer = _tracer
-    if tracer is None or _request_started.get() is None:
+    if tracer is None:
         return
-    started = tracer.start_span(name, start_time=_wall_ns(start), attributes=attributes)
-    started.end(end_time=_wall_ns(end))
+    request = _request.get()
+    if request is None:
+        return
+    child = tracer.start_span(name, context=request.context, start_time=_wall_ns(start), attributes=attributes)
+    child.end(end_time=_wall_ns(end))
 
 
 def _wall_ns(monotonic_s: float) -> int:
@@ -135,23 +229,24 @@ def parsed() -> None:
     """The core has the decoded request: record ``parse`` from the request's arrival until now."""
     if _tracer is None:
         return
-    arrived = _request_started.get()
-    if arrived is not None:
-        record_span("parse", arrived, time.monotonic())
+    request = _request.get()
+    if request is not None:
+        record_span("parse", request.started, time.monotonic())
 
 
 def annotate(outcome: str, **attributes: Any) -> None:
     """Set ``classifier.<name>`` attributes and the outcome on the request's span; an outcome other than
     ``ok`` marks it as an error."""
-    if _tracer is None or _request_started.get() is None:
+    if _tracer is None:
         return
-    from opentelemetry import trace
-
-    current = trace.get_current_span()
-    current.set_attributes({f"classifier.{key}": value for key, value in attributes.items() if value is not None})
-    current.set_attribute("classifier.outcome", outcome)
+    request = _request.get()
+    if request is None:
+        return
+    named = {f"classifier.{key}": value for key, value in attributes.items() if value is not None}
+    named["classifier.outcome"] = outcome
+    request.span.set_attributes(named)
     if outcome != "ok":
-        current.set_status(Status(StatusCode.ERROR, outcome))
+        request.span.set_status(Status(StatusCode.ERROR, outcome))
 
 
 def outgoing_metadata() -> tuple[tuple[str, str], ...] | None:

@@ -38,9 +38,13 @@ def test_quick_bench_measures_every_system_and_writes_its_files(tmp_path: Path, 
     }
     assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
     assert set(report["inprocess"]) == {"image", "text", "audio"}
-    assert {t["name"].split()[0] for t in report["targets"]} == {"T1", "T2", "T3", "T4", "T5"}
+    assert all(c["cpu_per_request_us"] > 0 for c in cells)
+    assert {t["met"] for t in report["targets"]} <= {True, False}  # every target's cells were measured
+    assert len(report["targets"]) == 3 + 3 + 2 * 3 + 3 + 3 + 3 + 3
+    assert report["extras"] == []  # opt-in only
     assert (out / "bench.png").read_bytes().startswith(b"\x89PNG")
-    assert "T1 text REST (c) / ceiling (a)" in done.stdout
+    assert "REST text / ceiling (c/a)" in done.stdout
+    assert "us/req" in done.stdout
 
 
 def test_quick_bench_v2_cells_are_opt_in(tmp_path: Path, bench_env: dict[str, str]) -> None:
@@ -64,3 +68,36 @@ def test_quick_bench_v2_cells_are_opt_in(tmp_path: Path, bench_env: dict[str, st
     assert {c["letter"] for c in cells} == {"c", "f", "g"}
     assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
     assert done.stdout.count("ready after") == 1  # one gateway served every cell
+
+
+def test_quick_bench_extras_measure_auth_tracing_and_predlog_against_the_plain_gateway(
+    tmp_path: Path, bench_env: dict[str, str]
+) -> None:
+    out = tmp_path / "bench"
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_EXTRAS": "all", "BENCH_SYSTEMS": "gateway-rest"}
+    env["BENCH_MODALITIES"] = "text"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.bench"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    cells = report["cells"]
+    assert {c["system"] for c in cells} == {"gateway-rest", "gateway-auth", "gateway-tracing", "gateway-predlog"}
+    # No errors: the auth extra's requests carried an accepted key.
+    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
+    assert {e["system"] for e in report["extras"]} == {"gateway-auth", "gateway-tracing", "gateway-predlog"}
+    assert all(e["cpu_ratio"] > 0 for e in report["extras"])
+    assert "extras: CPU per request with one feature on" in done.stdout
+    sink_log = (out / "logs" / "otlp-sink.log").read_text(encoding="utf-8")
+    spans = int(sink_log.rsplit("otlp_sink: ", 1)[1].split()[0])
+    assert spans > 0, sink_log
+    logged = (out / "extras" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert logged and json.loads(logged[0])["model"] == "tiny-text"
