@@ -5,7 +5,8 @@ HTTP goes over one keep-alive HTTP/1.1 connection per worker, written as a small
 every request is encoded once up front (request line, headers, body), so a request costs the
 generator one ``write`` and a scan for the end of the answer — far less CPU than a general-purpose
 client, which is what lets one generator core drive the fastest server in the table. gRPC uses
-grpc.aio over one channel (HTTP/2 multiplexes the workers' calls), with prebuilt request messages.
+grpc.aio over one channel (HTTP/2 multiplexes the workers' calls), with prebuilt request messages;
+``run_grpc_stream`` sends the requests of all waiting workers as one batched ``ClassifyStream`` message.
 
 Latencies are recorded for calls that start after the warm-up and end before the cell's end; requests/s
 counts the calls completed in that window. The generator's own CPU time over the window is reported
@@ -197,6 +198,71 @@ async def run_grpc(
             return len(answer.predictions) == len(request.inputs)
 
         return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
+
+
+async def run_grpc_stream(
+    target: str,
+    requests: Sequence[pb.ClassifyRequest],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    server_cpu: CpuProbe | None = None,
+) -> CellResult:
+    """Closed loop over one ``ClassifyStream``: the requests of every waiting worker go as one message
+    (``ClassifyRequest.batch``; a plain request when only one waits), and the next message leaves when
+    the answer to the previous one arrived, so ``concurrency`` requests share each message round trip."""
+    loop = asyncio.get_running_loop()
+    waiting: list[tuple[pb.ClassifyRequest, asyncio.Future[bool]]] = []
+    wake = asyncio.Event()
+    broken: list[BaseException] = []
+
+    async def pump(stream: grpc.aio.StreamStreamCall) -> None:
+        batch: list[tuple[pb.ClassifyRequest, asyncio.Future[bool]]] = []
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                batch = waiting[:]
+                del waiting[:]
+                if not batch:
+                    continue
+                single = len(batch) == 1
+                await stream.write(batch[0][0] if single else pb.ClassifyRequest(batch=[r for r, _ in batch]))
+                answer = await stream.read()
+                if answer is grpc.aio.EOF:
+                    raise ConnectionError("the server ended the stream")
+                answers = [answer] if single else list(answer.batch)
+                for (request, future), item in zip(batch, answers, strict=True):
+                    ok = item.WhichOneof("result") == "response"
+                    future.set_result(ok and len(item.response.predictions) == len(request.inputs))
+        except BaseException as exc:
+            broken.append(exc)
+            for _, future in waiting + batch:
+                if not future.done():
+                    future.set_exception(ConnectionError(f"the stream broke: {exc!r}"))
+            raise
+
+    async with grpc.aio.insecure_channel(target, options=channel_options(32 * 1024 * 1024)) as channel:
+        await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
+        stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
+        stream = stub.ClassifyStream(timeout=CALL_TIMEOUT_S + warmup_s + duration_s)
+        pumping = asyncio.create_task(pump(stream))
+
+        async def call(index: int) -> bool:
+            if broken:
+                raise ConnectionError(f"the stream broke: {broken[0]!r}")
+            future: asyncio.Future[bool] = loop.create_future()
+            waiting.append((requests[index % len(requests)], future))
+            wake.set()
+            return await future
+
+        try:
+            return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
+        finally:
+            pumping.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
+            stream.cancel()
 
 
 async def run_grpc_v2(

@@ -6,6 +6,8 @@ Systems (one server set-up each, started, measured, stopped before the next):
 - ``naive``          (b) FastAPI calling the SavedModel per request (``naive_app``)
 - ``gateway-rest``   (c) the gateway over REST, embedded backend
 - ``gateway-grpc``   (d) the same gateway process over gRPC
+- ``gateway-grpc-stream`` (h) the same gateway over one ``ClassifyStream``, the waiting requests batched
+  into one message per round trip; opt-in (``BENCH_SYSTEMS``), so the default table stays what it was
 - ``tfserving-rest`` (e) the gateway over REST in TF Serving mode, in front of the local model server
 - ``gateway-v2-rest`` (f) and ``gateway-v2-grpc`` (g): the gateway of (c) over the Open Inference Protocol
   (V2: binary BYTES tensors over REST, ``ModelInfer`` over gRPC); only with ``BENCH_V2=1``
@@ -35,7 +37,14 @@ from classifier_client.messages import build_request
 from classifier_client.v1 import classifier_pb2 as pb
 
 from features.contract import newest_version_dir
-from loadtest.bench.loadgen import CellResult, encode_http_request, run_grpc, run_grpc_v2, run_http
+from loadtest.bench.loadgen import (
+    CellResult,
+    encode_http_request,
+    run_grpc,
+    run_grpc_stream,
+    run_grpc_v2,
+    run_http,
+)
 from loadtest.samples import DEFAULT_MODELS, MODALITIES, Form, Modality, Sample, json_body, load_samples, rest_body
 from loadtest.stack import ProcessGroup, Server, free_port, python_env, start_gateway, wait_ready
 from service.v2.wire import grpc_service_pb2 as v2_pb
@@ -43,10 +52,12 @@ from service.v2.wire import grpc_service_pb2 as v2_pb
 SYSTEMS = ("ceiling", "naive", "gateway-rest", "gateway-grpc", "tfserving-rest")
 #: Opt-in (``BENCH_V2=1``): the default table stays what it was.
 V2_SYSTEMS = ("gateway-v2-rest", "gateway-v2-grpc")
-ALL_SYSTEMS = SYSTEMS + V2_SYSTEMS
-SYSTEM_LETTERS = dict(zip(ALL_SYSTEMS, "abcdefg", strict=True))
+#: Opt-in by name in ``BENCH_SYSTEMS``.
+EXTRA_SYSTEMS = ("gateway-grpc-stream",)
+ALL_SYSTEMS = SYSTEMS + V2_SYSTEMS + EXTRA_SYSTEMS
+SYSTEM_LETTERS = dict(zip(ALL_SYSTEMS, "abcdefgh", strict=True))
 #: The systems one embedded gateway serves: started once, measured in turn.
-EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-v2-rest", "gateway-v2-grpc")
+EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-v2-rest", "gateway-v2-grpc", "gateway-grpc-stream")
 V2_BINARY_HEADER = "Inference-Header-Content-Length"
 TOP_K = 3
 PRIME_S = 0.3
@@ -92,8 +103,9 @@ class BenchConfig:
         config.levels = tuple(int(v) for v in listed("BENCH_LEVELS") or config.levels)
         config.cell_s = float(env.get("BENCH_CELL_S", config.cell_s))
         config.warmup_s = float(env.get("BENCH_WARMUP_S", config.warmup_s))
-        offered = ALL_SYSTEMS if env.get("BENCH_V2", "") not in ("", "0") else SYSTEMS
-        config.systems = tuple(s for s in offered if s in (listed("BENCH_SYSTEMS") or offered))
+        offered = ALL_SYSTEMS if env.get("BENCH_V2", "") not in ("", "0") else SYSTEMS + EXTRA_SYSTEMS
+        named = listed("BENCH_SYSTEMS")
+        config.systems = tuple(s for s in offered if (s in named if named else s not in EXTRA_SYSTEMS))
         wanted = listed("BENCH_MODALITIES") or list(MODALITIES)
         config.modalities = tuple(m for m in MODALITIES if m in wanted)
         config.pin = env.get("BENCH_PIN", "1") != "0"
@@ -300,6 +312,15 @@ class Bench:
                 warmup_s=warmup_s,
                 server_cpu=probe,
             )
+        elif system == "gateway-grpc-stream":
+            coroutine = run_grpc_stream(
+                deployment.server.grpc_target or "",
+                self.payloads.grpc[modality],
+                concurrency=level,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                server_cpu=probe,
+            )
         elif system == "gateway-grpc":
             coroutine = run_grpc(
                 deployment.server.grpc_target or "",
@@ -319,7 +340,7 @@ class Bench:
                 warmup_s=warmup_s,
                 server_cpu=probe,
             )
-        return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-v2-grpc"))
+        return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-v2-grpc", "gateway-grpc-stream"))
 
     def _measure(self, system: str, deployment: Deployment) -> None:
         def cell_run(modality: Modality, level: int, duration_s: float, warmup_s: float) -> CellResult:
