@@ -64,3 +64,26 @@ def test_quick_bench_v2_cells_are_opt_in(tmp_path: Path, bench_env: dict[str, st
     assert {c["letter"] for c in cells} == {"c", "f", "g"}
     assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
     assert done.stdout.count("ready after") == 1  # one gateway served every cell
+
+
+def test_quick_bench_stream_cells_are_opt_in_and_batch_without_errors(
+    tmp_path: Path, bench_env: dict[str, str]
+) -> None:
+    out = tmp_path / "bench"
+    env = {**bench_env, "BENCH_OUT": str(out), "BENCH_SYSTEMS": "gateway-grpc,gateway-grpc-stream"}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.bench"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    cells = json.loads((out / "bench.json").read_text(encoding="utf-8"))["cells"]
+    assert {c["system"] for c in cells} == {"gateway-grpc", "gateway-grpc-stream"}
+    assert {c["letter"] for c in cells if c["system"] == "gateway-grpc-stream"} == {"h"}
+    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
