@@ -6,8 +6,7 @@ every request is encoded once up front (request line, headers, body), so a reque
 generator one ``write`` and a scan for the end of the answer — far less CPU than a general-purpose
 client, which is what lets one generator core drive the fastest server in the table. gRPC uses
 grpc.aio over one channel (HTTP/2 multiplexes the workers' calls), with prebuilt request messages;
-``ClassifyStream`` over one bidirectional stream that keeps ``concurrency`` requests in flight (its answers
-come back in request order).
+``run_grpc_stream`` sends the requests of all waiting workers as one batched ``ClassifyStream`` message.
 
 Latencies are recorded for calls that start after the warm-up and end before the cell's end; requests/s
 counts the calls completed in that window. The generator's own CPU time over the window is reported
@@ -18,8 +17,6 @@ the process the load reaches alone: the gateway in TF Serving mode).
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import math
 import resource
 import time
@@ -217,51 +214,6 @@ async def run_grpc(
         return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
 
 
-class ClassifyStreamLane:
-    """One ``ClassifyStream`` call shared by the workers: each ``send`` writes a request and waits for its
-    answer; the stream answers in request order, so answers go to the waiters first in, first out."""
-
-    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
-        self._call = call
-        self._waiting: collections.deque[asyncio.Future[pb.ClassifyStreamResponse]] = collections.deque()
-        self._write_lock = asyncio.Lock()  # grpc.aio takes one write at a time
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                answer = await self._call.read()
-                if answer is grpc.aio.EOF:
-                    raise ConnectionError("the stream ended")
-                waiter = self._waiting.popleft()
-                if not waiter.done():
-                    waiter.set_result(answer)
-        except (grpc.RpcError, ConnectionError, asyncio.CancelledError) as exc:
-            for waiter in self._waiting:
-                if not waiter.done():
-                    waiter.set_exception(ConnectionError(f"ClassifyStream failed: {exc!r}"))
-            self._waiting.clear()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-
-    async def send(self, request: pb.ClassifyRequest) -> pb.ClassifyStreamResponse:
-        """Write ``request``; its answer."""
-        waiter: asyncio.Future[pb.ClassifyStreamResponse] = asyncio.get_running_loop().create_future()
-        async with self._write_lock:
-            self._waiting.append(waiter)
-            await self._call.write(request)
-        return await asyncio.wait_for(waiter, CALL_TIMEOUT_S)
-
-    async def close(self) -> None:
-        """Half-close the stream and stop reading."""
-        with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):
-            await self._call.done_writing()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-        self._call.cancel()
-
-
 async def run_grpc_stream(
     target: str,
     requests: Sequence[pb.ClassifyRequest],
@@ -271,22 +223,60 @@ async def run_grpc_stream(
     warmup_s: float,
     server_cpu: CpuProbe | None = None,
 ) -> CellResult:
-    """Closed loop of ``concurrency`` workers over one ``ClassifyStream`` call (``concurrency`` requests in
-    flight on one stream)."""
+    """Closed loop over one ``ClassifyStream``: the requests of every waiting worker go as one message
+    (``ClassifyRequest.batch``; a plain request when only one waits), and the next message leaves when
+    the answer to the previous one arrived, so ``concurrency`` requests share each message round trip."""
+    loop = asyncio.get_running_loop()
+    waiting: list[tuple[pb.ClassifyRequest, asyncio.Future[bool]]] = []
+    wake = asyncio.Event()
+    broken: list[BaseException] = []
+
+    async def pump(stream: grpc.aio.StreamStreamCall) -> None:
+        batch: list[tuple[pb.ClassifyRequest, asyncio.Future[bool]]] = []
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                batch = waiting[:]
+                del waiting[:]
+                if not batch:
+                    continue
+                single = len(batch) == 1
+                await stream.write(batch[0][0] if single else pb.ClassifyRequest(batch=[r for r, _ in batch]))
+                answer = await stream.read()
+                if answer is grpc.aio.EOF:
+                    raise ConnectionError("the server ended the stream")
+                answers = [answer] if single else list(answer.batch)
+                for (request, future), item in zip(batch, answers, strict=True):
+                    ok = item.WhichOneof("result") == "response"
+                    future.set_result(ok and len(item.response.predictions) == len(request.inputs))
+        except BaseException as exc:
+            broken.append(exc)
+            for _, future in waiting + batch:
+                if not future.done():
+                    future.set_exception(ConnectionError(f"the stream broke: {exc!r}"))
+            raise
+
     async with grpc.aio.insecure_channel(target, options=channel_options(32 * 1024 * 1024)) as channel:
         await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
         stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
-        lane = ClassifyStreamLane(stub.ClassifyStream(timeout=CALL_TIMEOUT_S + warmup_s + duration_s))
+        stream = stub.ClassifyStream(timeout=CALL_TIMEOUT_S + warmup_s + duration_s)
+        pumping = asyncio.create_task(pump(stream))
 
         async def call(index: int) -> bool:
-            request = requests[index % len(requests)]
-            answer = await lane.send(request)
-            return answer.WhichOneof("result") == "response" and len(answer.response.predictions) == len(request.inputs)
+            if broken:
+                raise ConnectionError(f"the stream broke: {broken[0]!r}")
+            future: asyncio.Future[bool] = loop.create_future()
+            waiting.append((requests[index % len(requests)], future))
+            wake.set()
+            return await future
 
         try:
             return await _closed_loop([call] * concurrency, len(requests), duration_s, warmup_s, server_cpu)
         finally:
-            await lane.close()
+            pumping.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
+            stream.cancel()
 
 
 async def run_grpc_v2(

@@ -19,6 +19,8 @@ class ClassifyRequestConverter:
     @staticmethod
     def to_types(message: pb.ClassifyRequest, *, timeout_s: float | None) -> ClassifyCall:
         """The core's call; ``timeout_s`` is what is left of the caller's deadline (None: none set)."""
+        if message.batch:
+            raise SchemaViolation("'batch' is for ClassifyStream messages only, and batches do not nest")
         if not message.model:
             raise SchemaViolation("'model' is required")
         if not message.inputs:
@@ -57,25 +59,27 @@ class ClassifyResponseConverter:
     """``ClassifyResponse`` (core) -> ``ClassifyResponse`` (proto)."""
 
     @staticmethod
-    def from_types(response: ClassifyResponse) -> pb.ClassifyResponse:
-        """Probabilities go as a list in label order, the labels once (the core's dicts are in label order)."""
+    def from_types(response: ClassifyResponse, into: pb.ClassifyResponse | None = None) -> pb.ClassifyResponse:
+        """Probabilities go as a list in label order, the labels once (the core's dicts are in label order).
+
+        ``into``: an empty message to fill (a slot of a stream answer), else a new one. Messages are
+        filled in place (``add``) rather than built from keyword lists of sub-messages, which upb would
+        construct and then copy in.
+        """
+        message = pb.ClassifyResponse() if into is None else into
         predictions = response.predictions
-        labels = list(predictions[0].probabilities) if predictions else []
-        return pb.ClassifyResponse(
-            model=response.model,
-            version=response.version,
-            labels=labels,
-            predictions=[
-                pb.Prediction(
-                    label=p.label,
-                    score=p.score,
-                    top_k=[pb.ScoredLabel(label=s.label, score=s.score) for s in p.top_k],
-                    probabilities=list(p.probabilities.values()),
-                    abstained=p.abstained,
-                )
-                for p in predictions
-            ],
-        )
+        message.model = response.model
+        message.version = response.version
+        if predictions:
+            message.labels.extend(predictions[0].probabilities)
+        add_prediction = message.predictions.add
+        for p in predictions:
+            add_ranked = add_prediction(
+                label=p.label, score=p.score, probabilities=list(p.probabilities.values()), abstained=p.abstained
+            ).top_k.add
+            for ranked in p.top_k:
+                add_ranked(label=ranked.label, score=ranked.score)
+        return message
 
 
 class ModelInfoConverter:

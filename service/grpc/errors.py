@@ -2,24 +2,26 @@
 
 ``status_of`` maps an exception: a ``ServiceError`` to ``grpc.StatusCode[err.grpc_code]`` with its
 detail; anything else to INTERNAL "internal error", with the traceback in the log only.
-``ErrorInterceptor`` (grpc-interceptor's exception-to-status interceptor) applies it to every method of
-the classifier service, so servicer methods just raise; ``ClassifyStream`` uses ``status_of`` for the
-per-request errors it answers in the stream.
+``mapped_unary`` and ``mapped_stream`` wrap a classifier method's behaviour once, when its handler is
+built, so servicer methods just raise; ``ClassifyStream`` uses ``status_of`` for the per-request errors
+it answers in the stream. (A wrapper on the handler instead of a server interceptor: grpc.aio runs
+interceptors as coroutines on every call, see ``service.observability.grpc_metadata``.)
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
-from grpc_interceptor.exception_to_status import AsyncExceptionToStatusInterceptor
 
 from service.errors import ServiceError, is_internal
 
 log = logging.getLogger(__name__)
 
-SERVICE_PREFIX = "/classifier.v1.Classifier/"
+UnaryBehaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehaviour = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
@@ -30,14 +32,35 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-class ErrorInterceptor(AsyncExceptionToStatusInterceptor):
-    """Aborts a classifier call that raised with ``status_of``; other services' errors pass unchanged."""
+async def abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with ``exc``'s status (``status_of``); an ``AbortError`` (a deliberate abort) passes."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    code, message = status_of(exc)
+    await context.abort(code, message)
+    raise AssertionError("abort() ends the call by raising")
 
-    async def handle_exception(
-        self, ex: Exception, _request: Any, context: grpc.aio.ServicerContext, method_name: str
-    ) -> NoReturn:
-        if isinstance(ex, grpc.aio.AbortError) or not method_name.startswith(SERVICE_PREFIX):
-            raise ex  # the servicer aborted on purpose, or not ours to map
-        code, message = status_of(ex)
-        await context.abort(code, message)
-        raise AssertionError("abort() ends the call by raising")
+
+def mapped_unary(behaviour: UnaryBehaviour) -> UnaryBehaviour:
+    """``behaviour`` with what it raises turned into the call's status."""
+
+    async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behaviour(request, context)
+        except Exception as exc:
+            await abort_with(context, exc)
+
+    return mapped
+
+
+def mapped_stream(behaviour: StreamBehaviour) -> StreamBehaviour:
+    """A streaming ``behaviour`` with what it raises turned into the call's status."""
+
+    async def mapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for answer in behaviour(request, context):
+                yield answer
+        except Exception as exc:
+            await abort_with(context, exc)
+
+    return mapped

@@ -1,32 +1,36 @@
 """``create_grpc_server(settings, classifier) -> GrpcSurface``: the gRPC surface, built explicitly.
 
 One grpc.aio server carries the classifier service (requests parsed in the servicer, errors mapped by
-``ErrorInterceptor``), the Open Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same
+``service.grpc.errors``), the Open Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same
 core and code table), the
 standard health service following readiness, and server reflection, so grpcurl or any reflection
 client can call it without the .proto file. Message limits are explicit in both directions; a message
 past them is refused by gRPC itself with RESOURCE_EXHAUSTED. Concurrent streams and metadata size per
 connection and keepalive come from ``settings.connections``.
+
+Every service's handlers are collected (``HandlerSet``) and registered as one ``ObservedHandlers``, which
+wraps each method once with the request context; the only server interceptor is the API-key check, and
+only when keys are configured, because grpc.aio runs interceptors as coroutines on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import grpc
 from classifier_client.v1 import classifier_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from service.auth.access import AccessControl
 from service.auth.grpc import AuthInterceptor
 from service.core.classifier import Classifier
-from service.grpc.errors import ErrorInterceptor
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
 from service.grpc.reflection_pool import merged_pool
 from service.grpc.servicer import ClassifierServicer, classifier_handler
-from service.observability.grpc_metadata import RequestContextInterceptor
+from service.observability.grpc_metadata import ObservedHandlers
 from service.settings import Settings
 from service.tls import ServerTls
 from service.v2.dataplane import V2DataPlane
@@ -77,6 +81,23 @@ class GrpcSurface:
             self._forced = asyncio.create_task(self.server.stop(0), name="grpc-force-stop")
 
 
+class HandlerSet:
+    """Stands in for the server where generated code and grpc's helpers register their services
+    (``add_generic_rpc_handlers``, ``add_registered_method_handlers``), so that all of them can be
+    wrapped once and registered together."""
+
+    def __init__(self) -> None:
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers: tuple[grpc.GenericRpcHandler, ...]) -> None:
+        """Keep ``handlers``, asked in registration order."""
+        self.handlers.extend(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        """Keep one service's method handlers (what generated ``add_*Servicer_to_server`` registers)."""
+        self.handlers.append(grpc.method_handlers_generic_handler(service, dict(handlers)))
+
+
 def create_grpc_server(
     settings: Settings,
     classifier: Classifier,
@@ -91,13 +112,11 @@ def create_grpc_server(
     ``access``: API-key checks before any handler runs; ``tls``: serve TLS (else plaintext).
     """
     limit = settings.grpc_max_message_bytes
-    interceptors: list[grpc.aio.ServerInterceptor] = [] if access is None else [AuthInterceptor(access)]
     connections = settings.connections
     server = grpc.aio.server(
-        # The key check is outermost: it decides per call, while the request context and the error
-        # interceptor wrap each method's handler once and reuse it, so nothing per call may sit inside
-        # them. The request context comes next, so the error interceptor's log lines carry the request id.
-        interceptors=[*interceptors, RequestContextInterceptor(classifier.metrics), ErrorInterceptor()],
+        # The key check decides per call, before the handler runs (it is the only interceptor, and only
+        # when keys are configured); the request context and the error mapping are in the handlers.
+        interceptors=[] if access is None else [AuthInterceptor(access)],
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
@@ -113,22 +132,26 @@ def create_grpc_server(
             ("grpc.http2.max_pings_without_data", 0),
         ],
     )
-    server.add_generic_rpc_handlers((classifier_handler(ClassifierServicer(classifier)),))
+    services = HandlerSet()
+    services.add_generic_rpc_handlers((classifier_handler(ClassifierServicer(classifier)),))
     # The Open Inference Protocol (KServe V2) beside classifier.v1, over the same core.
-    v2_pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(V2DataPlane(classifier)), server)  # type: ignore[no-untyped-call]
+    v2_pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(V2DataPlane(classifier)), services)  # type: ignore[no-untyped-call]
     health = ReadinessHealth(classifier, retry_s=health_retry_s or HEALTH_RETRY_S)
-    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, services)
     served = (pb.DESCRIPTOR, v2_pb.DESCRIPTOR, health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR)
-    reflection.enable_server_reflection(
+    # The asyncio reflection servicer, registered directly: enable_server_reflection picks the servicer
+    # kind from the server's type, and the services are collected in a HandlerSet first.
+    reflection_servicer = reflection.aio.ReflectionServicer(
         (
             pb.DESCRIPTOR.services_by_name["Classifier"].full_name,
             v2_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
-        server,
         pool=merged_pool(list(served)),
     )
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection_servicer, services)
+    server.add_generic_rpc_handlers((ObservedHandlers(services.handlers, classifier.metrics),))
     host = settings.grpc_host
     bind = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
     try:

@@ -1,15 +1,20 @@
-"""``RequestContextInterceptor``: the gRPC surface's entry into a request's observability context.
+"""``ObservedHandlers``: the gRPC surface's entry into a request's observability context.
 
-For every method it binds the request id (``x-request-id`` metadata when sane, else a new one) around
-the handler, and returns it in the call's trailing metadata, which gRPC sends with the status, so the
-caller gets it for errors as well as answers. A stream is one call: its requests share one id. Each call's
-final status code is counted in ``classifier_requests_total{surface="grpc"}``. With tracing on, each call
-gets a SERVER span, child of the caller's ``traceparent`` metadata when valid.
+For every method of every service it binds the request id (``x-request-id`` metadata when sane, else a
+new one) around the handler, and returns it in the call's trailing metadata, which gRPC sends with the
+status, so the caller gets it for errors as well as answers. A stream is one call: its requests share one
+id. Each call's final status code is counted in ``classifier_requests_total{surface="grpc"}``. With
+tracing on, each call gets a SERVER span, child of the caller's ``traceparent`` metadata when valid.
+
+It is a generic handler, not a server interceptor: grpc.aio runs its interceptor chain as coroutines on
+every call, while a generic handler is asked synchronously, and this one wraps each method's handler once
+and answers from a dict after that. With no interceptor configured (no API keys), a call pays no
+interceptor machinery at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -25,26 +30,30 @@ from service.observability.request_ids import (
 from service.observability.request_metrics import RequestMetrics
 
 
-class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps each method's handler so that it runs with the call's request id bound."""
+class ObservedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """Every method of ``services`` (generic handlers, asked in order), each wrapped once so that it runs
+    with the call's request id bound and its status counted."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        # Wrapped once per method: the per-call cost is a dict hit, as in the error interceptor.
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+    def __init__(self, services: Sequence[grpc.GenericRpcHandler], metrics: Metrics) -> None:
+        self._services = tuple(services)
+        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
         self._counts = RequestMetrics.of(metrics.registry)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method
-        wrapped = self._wrapped.get(method)
-        if wrapped is None:
-            handler = await continuation(handler_call_details)
-            if handler is None:
-                return None
-            wrapped = self._wrapped[method] = _wrap(handler, self._counts, method)
+        try:
+            return self._wrapped[method]
+        except KeyError:
+            pass
+        handler = None
+        for service in self._services:
+            handler = service.service(handler_call_details)
+            if handler is not None:
+                break
+        # Only served methods are remembered: unknown names cannot grow the dict.
+        if handler is None:
+            return None
+        wrapped = self._wrapped[method] = _wrap(handler, self._counts, method)
         return wrapped
 
 

@@ -59,10 +59,13 @@ class ScriptedServicer(pb_grpc.ClassifierServicer):
     ) -> AsyncIterator[pb.ClassifyStreamResponse]:
         async for request in request_iterator:
             self.requests.append(request)
-            if request.model == "missing":
-                yield pb.ClassifyStreamResponse(error=pb.Error(code=5, message="no model 'missing'"))
+            if not request.batch:
+                yield stream_answer(request)
+            elif any(r.model == "refuse-batch" for r in request.batch):
+                # The gateway refuses a whole message (too many requests, no byte budget) with one error.
+                yield pb.ClassifyStreamResponse(error=pb.Error(code=8, message="the batch was refused"))
             else:
-                yield pb.ClassifyStreamResponse(response=canned_response(request))
+                yield pb.ClassifyStreamResponse(batch=[stream_answer(r) for r in request.batch])
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -85,6 +88,13 @@ class ScriptedServicer(pb_grpc.ClassifierServicer):
         info.input_limits.max_instances = 64
         info.input_limits.max_audio_seconds = 30.0
         return info
+
+
+def stream_answer(request: pb.ClassifyRequest) -> pb.ClassifyStreamResponse:
+    """The stream's answer to one request: NOT_FOUND for model ``missing``, else the canned response."""
+    if request.model == "missing":
+        return pb.ClassifyStreamResponse(error=pb.Error(code=5, message="no model 'missing'"))
+    return pb.ClassifyStreamResponse(response=canned_response(request))
 
 
 class ScriptedServer:

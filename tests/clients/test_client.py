@@ -16,9 +16,11 @@ from classifier_client import (
     DeadlineExceeded,
     InputLimits,
     NotFound,
+    Overloaded,
     VersionInfo,
     build_request,
 )
+from classifier_client.client import MAX_STREAM_BATCH
 from classifier_client.v1 import classifier_pb2 as pb
 from scripted_server import LABELS, ScriptedServer
 
@@ -137,6 +139,37 @@ async def test_sync_stream_matches_async(scripted: ScriptedServer) -> None:
         items = await asyncio.to_thread(lambda: list(client.classify_stream(requests)))
 
     assert [type(i) for i in items] == [ClassifyResult] * 5
+
+
+async def test_batched_stream_sends_containers_and_yields_one_item_per_request(scripted: ScriptedServer) -> None:
+    requests = [build_request("pets", [pb.Input(text=str(i))]) for i in range(5)]
+    requests[3] = build_request("missing", [pb.Input(text="x")])
+    async with AsyncClassifierClient(scripted.target) as client:
+        items = [item async for item in client.classify_stream(requests, batch_size=2)]
+
+    assert [len(m.batch) for m in scripted.servicer.requests] == [2, 2, 1]
+    assert [r for m in scripted.servicer.requests for r in m.batch] == requests
+    assert [type(i) for i in items] == [ClassifyResult, ClassifyResult, ClassifyResult, NotFound, ClassifyResult]
+
+
+async def test_a_refused_batch_gives_its_error_to_each_of_its_requests(scripted: ScriptedServer) -> None:
+    requests = [build_request(model, [pb.Input(text="a")]) for model in ("pets", "refuse-batch", "pets")]
+    with ClassifierClient(scripted.target) as client:
+        items = await asyncio.to_thread(lambda: list(client.classify_stream(requests, batch_size=2)))
+
+    assert [type(i) for i in items] == [Overloaded, Overloaded, ClassifyResult]
+    assert items[0].details == "the batch was refused"
+
+
+async def test_batch_size_one_sends_plain_messages_and_out_of_range_is_refused(scripted: ScriptedServer) -> None:
+    requests = [build_request("pets", [pb.Input(text=str(i))]) for i in range(2)]
+    with ClassifierClient(scripted.target) as client:
+        items = await asyncio.to_thread(lambda: list(client.classify_stream(requests, batch_size=1)))
+        with pytest.raises(ValueError, match="batch_size"):
+            list(client.classify_stream(requests, batch_size=MAX_STREAM_BATCH + 1))
+
+    assert scripted.servicer.requests == requests
+    assert [type(i) for i in items] == [ClassifyResult] * 2
 
 
 async def test_deadline_passes_as_deadline_exceeded() -> None:

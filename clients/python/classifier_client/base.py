@@ -9,7 +9,8 @@ channel options, and both clients send it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import TypedDict
 
 import grpc
@@ -23,6 +24,8 @@ from classifier_client.v1 import classifier_pb2 as pb
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # the gateway's default grpc_max_message_bytes
+#: The most requests the gateway takes in one batched ``ClassifyStream`` message.
+MAX_STREAM_BATCH = 256
 StreamItem = ClassifyResult | ClassifierError
 
 
@@ -50,6 +53,67 @@ def stream_item(message: pb.ClassifyStreamResponse) -> StreamItem:
     if message.WhichOneof("result") == "error":
         return error_for_number(message.error.code, message.error.message)
     return classify_result(message.response)
+
+
+def check_batch_size(batch_size: int) -> None:
+    """``ValueError`` unless 1 <= ``batch_size`` <= ``MAX_STREAM_BATCH``."""
+    if not 1 <= batch_size <= MAX_STREAM_BATCH:
+        raise ValueError(f"batch_size must be between 1 and {MAX_STREAM_BATCH}, not {batch_size}")
+
+
+#: What ``batched`` records for a request sent as a plain message (``batch_size`` 1).
+PLAIN = 0
+
+
+def batched(requests: Iterable[pb.ClassifyRequest], batch_size: int, sent: deque[int]) -> Iterator[pb.ClassifyRequest]:
+    """The stream's messages: with ``batch_size`` 1 each request as it is; else containers of up to
+    ``batch_size`` consecutive requests (``ClassifyRequest.batch``). Each message's request count (``PLAIN``
+    for a plain one) is appended to ``sent`` as it leaves, for ``stream_items``."""
+    if batch_size == 1:
+        for request in requests:
+            sent.append(PLAIN)
+            yield request
+        return
+    group: list[pb.ClassifyRequest] = []
+    for request in requests:
+        group.append(request)
+        if len(group) == batch_size:
+            sent.append(len(group))
+            yield pb.ClassifyRequest(batch=group)
+            group = []
+    if group:
+        sent.append(len(group))
+        yield pb.ClassifyRequest(batch=group)
+
+
+async def abatched(
+    requests: AsyncIterable[pb.ClassifyRequest], batch_size: int, sent: deque[int]
+) -> AsyncIterator[pb.ClassifyRequest]:
+    """``batched`` for an asynchronous source."""
+    group: list[pb.ClassifyRequest] = []
+    async for request in requests:
+        if batch_size == 1:
+            sent.append(PLAIN)
+            yield request
+            continue
+        group.append(request)
+        if len(group) == batch_size:
+            sent.append(len(group))
+            yield pb.ClassifyRequest(batch=group)
+            group = []
+    if group:
+        sent.append(len(group))
+        yield pb.ClassifyRequest(batch=group)
+
+
+def stream_items(message: pb.ClassifyStreamResponse, sent: int) -> list[StreamItem]:
+    """The items of the answer to a message of ``sent`` requests (``PLAIN``: a plain message): the batch's
+    answers in order, or, when the gateway refused the whole message, its error once per request."""
+    if sent == PLAIN:
+        return [stream_item(message)]
+    if message.WhichOneof("result") == "error":
+        return [stream_item(message) for _ in range(sent)]
+    return [stream_item(answer) for answer in message.batch]
 
 
 class BaseClient:

@@ -5,13 +5,16 @@ attempt gets what is left of it), explicit send and receive message limits, an o
 sent as ``authorization: Bearer KEY``), TLS (``tls=True``, ``root_certificates=``, ``client_certificate=``),
 and retries with backoff on UNAVAILABLE only (see ``retry``). Failed calls raise ``classifier_client.errors``
 types. Streams (``classify_stream``) are not retried: a stream that broke may have delivered part of its
-answers. Everything but the I/O lives in ``base.BaseClient``; the two classes differ only in how they call.
+answers. ``classify_stream(..., batch_size=N)`` sends up to N requests per stream message (the gateway
+answers them in one message), which costs far less per request than one message each. Everything but
+the I/O lives in ``base.BaseClient``; the two classes differ only in how they call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,11 +24,15 @@ import grpc
 from classifier_client.base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_S,
+    MAX_STREAM_BATCH,
     BaseClient,
     ClassifyOptions,
     StreamItem,
+    abatched,
+    batched,
     channel_options,
-    stream_item,
+    check_batch_size,
+    stream_items,
 )
 from classifier_client.errors import from_rpc_error
 from classifier_client.messages import PathOrBytes, binary_inputs, text_inputs
@@ -39,6 +46,7 @@ if TYPE_CHECKING:  # the client supports Python 3.10, whose typing has no Unpack
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_TIMEOUT_S",
+    "MAX_STREAM_BATCH",
     "AsyncClassifierClient",
     "ClassifierClient",
     "StreamItem",
@@ -93,15 +101,19 @@ class ClassifierClient(BaseClient):
         return self.classify(model, text_inputs(text), **options)
 
     def classify_stream(
-        self, requests: Iterable[pb.ClassifyRequest], *, timeout: float | None = None
+        self, requests: Iterable[pb.ClassifyRequest], *, timeout: float | None = None, batch_size: int = 1
     ) -> Iterator[StreamItem]:
         """Send many requests (see ``messages.build_request``) over one stream; yields one item per request,
         in order: a ``ClassifyResult`` or the ``ClassifierError`` of that request. ``timeout`` bounds the
-        whole stream (None: no deadline; the gateway still bounds each request)."""
-        responses = self._stub.ClassifyStream(iter(requests), timeout=timeout, metadata=self._metadata)
+        whole stream (None: no deadline; the gateway still bounds each request). ``batch_size``: up to this
+        many consecutive requests per message (at most ``MAX_STREAM_BATCH``)."""
+        check_batch_size(batch_size)
+        sizes: deque[int] = deque()
+        messages = batched(requests, batch_size, sizes)
+        responses = self._stub.ClassifyStream(messages, timeout=timeout, metadata=self._metadata)
         try:
             for message in responses:
-                yield stream_item(message)
+                yield from stream_items(message, sizes.popleft())
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
         finally:
@@ -182,13 +194,24 @@ class AsyncClassifierClient(BaseClient):
         requests: Iterable[pb.ClassifyRequest] | AsyncIterable[pb.ClassifyRequest],
         *,
         timeout: float | None = None,
+        batch_size: int = 1,
     ) -> AsyncIterator[StreamItem]:
         """Send many requests over one stream; yields one item per request, in order: a ``ClassifyResult``
-        or the ``ClassifierError`` of that request. ``timeout`` bounds the whole stream (None: none)."""
-        call = self._stub.ClassifyStream(requests, timeout=timeout, metadata=self._metadata)
+        or the ``ClassifierError`` of that request. ``timeout`` bounds the whole stream (None: none).
+        ``batch_size``: up to this many consecutive requests per message (at most ``MAX_STREAM_BATCH``); a
+        message leaves once it is full or the requests end, so a slow source wants a small batch."""
+        check_batch_size(batch_size)
+        sizes: deque[int] = deque()
+        messages = (
+            abatched(requests, batch_size, sizes)
+            if isinstance(requests, AsyncIterable)
+            else batched(requests, batch_size, sizes)
+        )
+        call = self._stub.ClassifyStream(messages, timeout=timeout, metadata=self._metadata)
         try:
             async for message in call:
-                yield stream_item(message)
+                for item in stream_items(message, sizes.popleft()):
+                    yield item
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
         finally:

@@ -10,9 +10,11 @@ import httpx
 import pytest
 from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2
 from observability_support import text_body
 
 from service.observability.request_ids import accept_request_id
+from service.v2.wire import grpc_service_pb2 as v2_pb
 
 _GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -88,6 +90,36 @@ async def test_grpc_replaces_an_odd_request_id(channel: grpc.aio.Channel) -> Non
     await call
     echoed = dict(tuple(await call.trailing_metadata()))["x-request-id"]
     assert _GENERATED.fullmatch(echoed)
+
+
+async def test_every_grpc_service_gets_a_request_id_and_is_counted(
+    channel: grpc.aio.Channel, client: httpx.AsyncClient
+) -> None:
+    # Health and V2 are registered beside classifier.v1; the request context wraps all of them alike.
+    counted = 'classifier_requests_total{code="OK",surface="grpc"}'
+
+    def ok_count(body: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(counted))
+
+    before = ok_count((await client.get("/metrics")).text)
+    health = channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+    live = channel.unary_unary(
+        "/inference.GRPCInferenceService/ServerLive",
+        request_serializer=v2_pb.ServerLiveRequest.SerializeToString,
+        response_deserializer=v2_pb.ServerLiveResponse.FromString,
+    )
+    health_call = health(health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "health-1"),), timeout=30)
+    live_call = live(v2_pb.ServerLiveRequest(), metadata=(("x-request-id", "live-1"),), timeout=30)
+
+    assert (await health_call).status == health_pb2.HealthCheckResponse.SERVING
+    assert (await live_call).live
+    assert ("x-request-id", "health-1") in tuple(await health_call.trailing_metadata())
+    assert ("x-request-id", "live-1") in tuple(await live_call.trailing_metadata())
+    assert ok_count((await client.get("/metrics")).text) == before + 2
 
 
 def test_accept_request_id_rules() -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63lassifier/v1/classifier.proto\x12\rclassifier.v1\"A\n\x05Input\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x0f\n\x05\x61udio\x18\x03 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xc3\x01\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\x03H\x00\x12\x17\n\rversion_label\x18\x03 \x01(\tH\x00\x12$\n\x06inputs\x18\x04 \x03(\x0b\x32\x14.classifier.v1.Input\x12\r\n\x05top_k\x18\x05 \x01(\r\x12\x1b\n\x0emin_confidence\x18\x06 \x01(\x02H\x01\x88\x01\x01\x42\x10\n\x0eversion_choiceB\x11\n\x0f_min_confidence\"+\n\x0bScoredLabel\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\x7f\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x05top_k\x18\x03 \x03(\x0b\x32\x1a.classifier.v1.ScoredLabel\x12\x15\n\rprobabilities\x18\x04 \x03(\x02\x12\x11\n\tabstained\x18\x05 \x01(\x08\"r\n\x10\x43lassifyResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12.\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x19.classifier.v1.Prediction\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"~\n\x16\x43lassifyStreamResponse\x12\x33\n\x08response\x18\x01 \x01(\x0b\x32\x1f.classifier.v1.ClassifyResponseH\x00\x12%\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.classifier.v1.ErrorH\x00\x42\x08\n\x06result\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.classifier.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x0bVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\x05\x65rror\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_error\"\x89\x01\n\x0bInputLimits\x12\x16\n\x0emax_body_bytes\x18\x01 \x01(\x03\x12\x15\n\rmax_instances\x18\x02 \x01(\x03\x12\x18\n\x10max_image_pixels\x18\x03 \x01(\x03\x12\x19\n\x11max_audio_seconds\x18\x04 \x01(\x01\x12\x16\n\x0emax_text_chars\x18\x05 \x01(\x03\"\x96\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\x08modality\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12,\n\x08versions\x18\x04 \x03(\x0b\x32\x1a.classifier.v1.VersionInfo\x12\x1c\n\x0f\x64\x65\x66\x61ult_version\x18\x05 \x01(\x03H\x01\x88\x01\x01\x12\x43\n\x0eversion_labels\x18\x06 \x03(\x0b\x32+.classifier.v1.ModelInfo.VersionLabelsEntry\x12\x16\n\tspec_hash\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x35\n\x0cinput_limits\x18\x08 \x01(\x0b\x32\x1a.classifier.v1.InputLimitsH\x03\x88\x01\x01\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x0b\n\t_modalityB\x12\n\x10_default_versionB\x0c\n\n_spec_hashB\x0f\n\r_input_limits2\xcf\x02\n\nClassifier\x12K\n\x08\x43lassify\x12\x1e.classifier.v1.ClassifyRequest\x1a\x1f.classifier.v1.ClassifyResponse\x12[\n\x0e\x43lassifyStream\x12\x1e.classifier.v1.ClassifyRequest\x1a%.classifier.v1.ClassifyStreamResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .classifier.v1.ListModelsRequest\x1a!.classifier.v1.ListModelsResponse\x12\x44\n\x08GetModel\x12\x1e.classifier.v1.GetModelRequest\x1a\x18.classifier.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63lassifier/v1/classifier.proto\x12\rclassifier.v1\"A\n\x05Input\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x0f\n\x05\x61udio\x18\x03 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xf2\x01\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\x03H\x00\x12\x17\n\rversion_label\x18\x03 \x01(\tH\x00\x12$\n\x06inputs\x18\x04 \x03(\x0b\x32\x14.classifier.v1.Input\x12\r\n\x05top_k\x18\x05 \x01(\r\x12\x1b\n\x0emin_confidence\x18\x06 \x01(\x02H\x01\x88\x01\x01\x12-\n\x05\x62\x61tch\x18\x07 \x03(\x0b\x32\x1e.classifier.v1.ClassifyRequestB\x10\n\x0eversion_choiceB\x11\n\x0f_min_confidence\"+\n\x0bScoredLabel\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\x7f\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\x05top_k\x18\x03 \x03(\x0b\x32\x1a.classifier.v1.ScoredLabel\x12\x15\n\rprobabilities\x18\x04 \x03(\x02\x12\x11\n\tabstained\x18\x05 \x01(\x08\"r\n\x10\x43lassifyResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12.\n\x0bpredictions\x18\x04 \x03(\x0b\x32\x19.classifier.v1.Prediction\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb4\x01\n\x16\x43lassifyStreamResponse\x12\x33\n\x08response\x18\x01 \x01(\x0b\x32\x1f.classifier.v1.ClassifyResponseH\x00\x12%\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.classifier.v1.ErrorH\x00\x12\x34\n\x05\x62\x61tch\x18\x03 \x03(\x0b\x32%.classifier.v1.ClassifyStreamResponseB\x08\n\x06result\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.classifier.v1.ModelInfo\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x0bVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\x05\x65rror\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_error\"\x89\x01\n\x0bInputLimits\x12\x16\n\x0emax_body_bytes\x18\x01 \x01(\x03\x12\x15\n\rmax_instances\x18\x02 \x01(\x03\x12\x18\n\x10max_image_pixels\x18\x03 \x01(\x03\x12\x19\n\x11max_audio_seconds\x18\x04 \x01(\x01\x12\x16\n\x0emax_text_chars\x18\x05 \x01(\x03\"\x96\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\x08modality\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12,\n\x08versions\x18\x04 \x03(\x0b\x32\x1a.classifier.v1.VersionInfo\x12\x1c\n\x0f\x64\x65\x66\x61ult_version\x18\x05 \x01(\x03H\x01\x88\x01\x01\x12\x43\n\x0eversion_labels\x18\x06 \x03(\x0b\x32+.classifier.v1.ModelInfo.VersionLabelsEntry\x12\x16\n\tspec_hash\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x35\n\x0cinput_limits\x18\x08 \x01(\x0b\x32\x1a.classifier.v1.InputLimitsH\x03\x88\x01\x01\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x0b\n\t_modalityB\x12\n\x10_default_versionB\x0c\n\n_spec_hashB\x0f\n\r_input_limits2\xcf\x02\n\nClassifier\x12K\n\x08\x43lassify\x12\x1e.classifier.v1.ClassifyRequest\x1a\x1f.classifier.v1.ClassifyResponse\x12[\n\x0e\x43lassifyStream\x12\x1e.classifier.v1.ClassifyRequest\x1a%.classifier.v1.ClassifyStreamResponse(\x01\x30\x01\x12Q\n\nListModels\x12 .classifier.v1.ListModelsRequest\x1a!.classifier.v1.ListModelsResponse\x12\x44\n\x08GetModel\x12\x1e.classifier.v1.GetModelRequest\x1a\x18.classifier.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,31 +36,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INPUT']._serialized_start=49
   _globals['_INPUT']._serialized_end=114
   _globals['_CLASSIFYREQUEST']._serialized_start=117
-  _globals['_CLASSIFYREQUEST']._serialized_end=312
-  _globals['_SCOREDLABEL']._serialized_start=314
-  _globals['_SCOREDLABEL']._serialized_end=357
-  _globals['_PREDICTION']._serialized_start=359
-  _globals['_PREDICTION']._serialized_end=486
-  _globals['_CLASSIFYRESPONSE']._serialized_start=488
-  _globals['_CLASSIFYRESPONSE']._serialized_end=602
-  _globals['_ERROR']._serialized_start=604
-  _globals['_ERROR']._serialized_end=642
-  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_start=644
-  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_end=770
-  _globals['_LISTMODELSREQUEST']._serialized_start=772
-  _globals['_LISTMODELSREQUEST']._serialized_end=791
-  _globals['_LISTMODELSRESPONSE']._serialized_start=793
-  _globals['_LISTMODELSRESPONSE']._serialized_end=855
-  _globals['_GETMODELREQUEST']._serialized_start=857
-  _globals['_GETMODELREQUEST']._serialized_end=888
-  _globals['_VERSIONINFO']._serialized_start=890
-  _globals['_VERSIONINFO']._serialized_end=965
-  _globals['_INPUTLIMITS']._serialized_start=968
-  _globals['_INPUTLIMITS']._serialized_end=1105
-  _globals['_MODELINFO']._serialized_start=1108
-  _globals['_MODELINFO']._serialized_end=1514
-  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_start=1398
-  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_end=1450
-  _globals['_CLASSIFIER']._serialized_start=1517
-  _globals['_CLASSIFIER']._serialized_end=1852
+  _globals['_CLASSIFYREQUEST']._serialized_end=359
+  _globals['_SCOREDLABEL']._serialized_start=361
+  _globals['_SCOREDLABEL']._serialized_end=404
+  _globals['_PREDICTION']._serialized_start=406
+  _globals['_PREDICTION']._serialized_end=533
+  _globals['_CLASSIFYRESPONSE']._serialized_start=535
+  _globals['_CLASSIFYRESPONSE']._serialized_end=649
+  _globals['_ERROR']._serialized_start=651
+  _globals['_ERROR']._serialized_end=689
+  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_start=692
+  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_end=872
+  _globals['_LISTMODELSREQUEST']._serialized_start=874
+  _globals['_LISTMODELSREQUEST']._serialized_end=893
+  _globals['_LISTMODELSRESPONSE']._serialized_start=895
+  _globals['_LISTMODELSRESPONSE']._serialized_end=957
+  _globals['_GETMODELREQUEST']._serialized_start=959
+  _globals['_GETMODELREQUEST']._serialized_end=990
+  _globals['_VERSIONINFO']._serialized_start=992
+  _globals['_VERSIONINFO']._serialized_end=1067
+  _globals['_INPUTLIMITS']._serialized_start=1070
+  _globals['_INPUTLIMITS']._serialized_end=1207
+  _globals['_MODELINFO']._serialized_start=1210
+  _globals['_MODELINFO']._serialized_end=1616
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_start=1500
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_end=1552
+  _globals['_CLASSIFIER']._serialized_start=1619
+  _globals['_CLASSIFIER']._serialized_end=1954
 # @@protoc_insertion_point(module_scope)

@@ -17,20 +17,22 @@ class Input(_message.Message):
     def __init__(self, text: _Optional[str] = ..., image: _Optional[bytes] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model", "version", "version_label", "inputs", "top_k", "min_confidence")
+    __slots__ = ("model", "version", "version_label", "inputs", "top_k", "min_confidence", "batch")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_LABEL_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: int
     version_label: str
     inputs: _containers.RepeatedCompositeFieldContainer[Input]
     top_k: int
     min_confidence: float
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[ClassifyRequest]
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., top_k: _Optional[int] = ..., min_confidence: _Optional[float] = ..., batch: _Optional[_Iterable[_Union[ClassifyRequest, _Mapping]]] = ...) -> None: ...
 
 class ScoredLabel(_message.Message):
     __slots__ = ("label", "score")
@@ -75,12 +77,14 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ClassifyStreamResponse(_message.Message):
-    __slots__ = ("response", "error")
+    __slots__ = ("response", "error", "batch")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     response: ClassifyResponse
     error: Error
-    def __init__(self, response: _Optional[_Union[ClassifyResponse, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[ClassifyStreamResponse]
+    def __init__(self, response: _Optional[_Union[ClassifyResponse, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[ClassifyStreamResponse, _Mapping]]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

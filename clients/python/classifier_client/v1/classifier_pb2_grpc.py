@@ -69,7 +69,8 @@ class ClassifierServicer:
     def ClassifyStream(self, request_iterator, context):
         """Many classify requests over one stream, for high-throughput callers. Requests run concurrently;
         answers come back in request order, one per request. A failed request answers with `error` and the
-        stream goes on.
+        stream goes on. A message may carry many requests (`ClassifyRequest.batch`); its answers then come
+        back in one message (`ClassifyStreamResponse.batch`), which saves a message round trip per request.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
