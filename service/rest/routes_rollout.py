@@ -51,8 +51,7 @@ def rollout_router(settings: Settings, classifier: Classifier) -> APIRouter:
             )
         return principal
 
-    Admin = Annotated[Principal, Depends(admin)]
-    router = APIRouter(tags=["rollout"])
+    router = APIRouter(tags=["rollout"], dependencies=[Depends(admin)])
     responses = problem_responses(401, 403, 404, 409, 422, 503)
 
     async def checked(name: str) -> Rollouts:
@@ -63,21 +62,21 @@ def rollout_router(settings: Settings, classifier: Classifier) -> APIRouter:
         return classifier.rollouts
 
     @router.get("/v1/models/{name}/rollout", summary="The rollout policy and comparison", responses=responses)
-    async def get_rollout(name: ModelName, _admin: Admin) -> RolloutReport:
+    async def get_rollout(name: ModelName) -> RolloutReport:
         return await (await checked(name)).report(name)
 
     @router.post("/v1/models/{name}/rollout:start", summary="Start rolling a candidate out", responses=responses)
-    async def start_rollout(name: ModelName, body: StartRequest, _admin: Admin) -> RolloutReport:
+    async def start_rollout(name: ModelName, body: StartRequest) -> RolloutReport:
         rollouts = await checked(name)
         status = await classifier.backend.model_status(name)
         return await rollouts.start(status, body, settings.version_labels.get(name, {}))
 
     @router.post("/v1/models/{name}/rollout:promote", summary="Make the candidate stable", responses=responses)
-    async def promote_rollout(name: ModelName, _admin: Admin) -> RolloutReport:
+    async def promote_rollout(name: ModelName) -> RolloutReport:
         return await (await checked(name)).promote(name)
 
     @router.post("/v1/models/{name}/rollout:rollback", summary="Drop the candidate", responses=responses)
-    async def rollback_rollout(name: ModelName, _admin: Admin) -> RolloutReport:
+    async def rollback_rollout(name: ModelName) -> RolloutReport:
         return await (await checked(name)).rollback(name)
 
     return router
