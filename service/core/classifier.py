@@ -121,7 +121,13 @@ class Classifier:
         finally:
             self._observe("total", started, call, version, status)
             tracing.annotate(status, model=call.model, version=version, instances=len(call.inputs))
-            if self.rollouts is not None and version is not None and self._routed(call):
+            # A refusal or a client's mistake (no answer, not failed) says nothing about either version.
+            if (
+                self.rollouts is not None
+                and version is not None
+                and (response is not None or failed)
+                and self._routed(call)
+            ):
                 # After the answer exists: counting is in memory, a shadow run is a task of its own.
                 self.rollouts.answered(
                     call,
