@@ -266,10 +266,17 @@ class Classifier:
                 VersionInfo(version=v.version, state=v.state.value, error=VERSION_FAILED if v.error else None)
                 for v in status.versions
             ],
-            default_version=available[0] if available else None,
+            default_version=self._default_version(status.name, available),
             version_labels=self._labels(status.name),
             spec_hash=spec.content_hash if spec else None,
         )
+
+    def _default_version(self, model: str, available: list[int]) -> int | None:
+        # Under a rollout policy, unpinned requests go to its stable version (the canary share aside).
+        policy = self.rollouts.policy(model) if self.rollouts is not None else None
+        if policy is not None and policy.stable in available:
+            return policy.stable
+        return available[0] if available else None
 
     def _labels(self, model: str) -> dict[str, int]:
         defaults = self.settings.version_labels.get(model, {})

@@ -14,7 +14,7 @@ import grpc
 import httpx
 import pytest
 from gateway_support import running_gateway
-from rollout_support import BROKEN, FAILING, MODEL, OTHER, SAME, STABLE, report_when, rollout_settings
+from rollout_support import BROKEN, FAILING, MODEL, OTHER, SAME, STABLE, ready, report_when, rollout_settings
 
 from service.gateway import Gateway
 from service.rollout.policy import ModelRollout, RolloutState
@@ -50,7 +50,8 @@ def state_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def gateway(rollout_models: Path, state_path: Path) -> AsyncIterator[Gateway]:
     """A ready gateway over every tiny-text version, REST and gRPC on free loopback ports."""
     settings = rollout_settings(rollout_models, state_path, grpc_enabled=True)
-    async with running_gateway(settings) as started:
+    async with running_gateway(settings, ready=False) as started:
+        await ready(started.rest.url)
         yield started
 
 

@@ -4,13 +4,19 @@ offline comparison (both versions' SavedModels run in the test process, figures 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from gateway_support import wait_ready
 
 from service.settings import RolloutSettings, Settings
 from training.testing import TINY_LABELS, tiny_input
@@ -38,6 +44,21 @@ def rollout_settings(models_dir: Path, state_path: Path, **overrides: Any) -> Se
     }
     values.update(overrides)
     return Settings(**values)
+
+
+async def ready(url: str, timeout_s: float = 300.0) -> None:
+    """Wait for /readyz 200 at ``url``. A connection cut while models load is retried: on a busy machine,
+    loading five versions can stall the server's loop past its header timer, which then closes the socket."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                await wait_ready(client, timeout_s=timeout_s)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def texts(count: int, *, seed: int = 0) -> list[str]:
@@ -143,3 +164,56 @@ def metric_value(exposition: str, name: str, **labels: str) -> float | None:
         if all(found.get(key) == f'"{wanted}"' for key, wanted in labels.items()):
             return float(value)
     return None
+
+
+_LISTENING = re.compile(r"REST listening on (http://\S+)")
+
+
+@asynccontextmanager
+async def gateway_process(models_dir: Path, state_path: Path, **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
+    """``python -m service`` on a free loopback port, ready; SIGTERM and a clean exit on leaving."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CLASSIFIER_")}
+    env |= {
+        "CLASSIFIER_MODELS_DIR": str(models_dir),
+        "CLASSIFIER_MODELS": f'["{MODEL}"]',
+        "CLASSIFIER_VERSION_POLICY": "all",
+        "CLASSIFIER_PORT": "0",
+        "CLASSIFIER_GRPC_ENABLED": "false",
+        "CLASSIFIER_POLL_INTERVAL_S": "0.2",
+        "CLASSIFIER_ROLLOUT__PATH": str(state_path),
+        "CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT": "64",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **extra_env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    log: list[str] = []
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def read_log() -> None:
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            log.append(line)
+            match = _LISTENING.search(line)
+            if match and not listening.done():
+                listening.set_result(match.group(1))
+        if not listening.done():
+            listening.set_exception(AssertionError("the gateway exited before listening:\n" + "\n".join(log)))
+
+    reader = asyncio.create_task(read_log())
+    try:
+        url = await asyncio.wait_for(listening, timeout=300)
+        await ready(url)
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            yield client
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        await reader
