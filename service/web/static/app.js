@@ -89,7 +89,7 @@ function selectModel(model) {
   if (model?.name !== previous?.name) {
     state.limits = null;
     if (model) loadLimits(model.name);
-    showRollout(model?.name, () => state.model?.name === model?.name);
+    showRollout(model, () => state.model?.name === model?.name);
     history.replaceState(null, "", model ? `#${encodeURIComponent(model.name)}` : location.pathname);
   }
   renderFacts(model);

@@ -1,16 +1,18 @@
 // The rollout box of the page: for a model with a candidate out, the two versions, the split and the agreement
-// of the shadow comparison (GET v1/models/{name}/rollout). The endpoint is admin only: when it refuses, the box
-// stays hidden and nothing else on the page changes.
+// of the shadow comparison (GET v1/models/{name}/rollout). Only a model whose labels name a "canary" (the
+// rollout policy adds it) is asked about, so pages of gateways without rollouts send no failing request. The
+// endpoint is admin only: when it refuses, the box stays hidden and nothing else on the page changes.
 import { rolloutOf } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** Show the rollout of `name`, or hide the box when it has none or the caller may not see it. */
-export async function showRollout(name, isCurrent) {
+/** Show the rollout of `model` (an entry of GET v1/models), or hide the box when it has none or the caller
+ * may not see it. */
+export async function showRollout(model, isCurrent) {
   const box = $("rollout");
   let report = null;
   try {
-    report = name ? await rolloutOf(name) : null;
+    report = model?.version_labels?.canary != null ? await rolloutOf(model.name) : null;
   } catch {
     report = null; // 401/403 without an admin key, 404 with rollouts off: nothing to show
   }
