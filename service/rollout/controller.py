@@ -232,7 +232,8 @@ class Rollouts:
         """One round of the loop."""
         if await asyncio.to_thread(self.store.refresh):
             log.info("rollout state changed: %s", self.store.state.model_dump_json(exclude_none=True))
-        await asyncio.to_thread(self.ledger.flush)
+        if self.ledger.pairs:  # nothing counted yet: no file to write
+            await asyncio.to_thread(self.ledger.flush)
         for model, policy in list(self.store.state.models.items()):
             if policy.auto is None or policy.rollout_id is None:
                 continue
