@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config k8s-config loadtest bench \
-	scaleout-rehearsal scenarios overload memory sigterm soak
+	scaleout-rehearsal scenarios overload memory sigterm soak rollout-scenarios
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -75,3 +75,7 @@ overload memory sigterm soak: setup
 	$(PY) -m loadtest.scenarios $@
 
 scenarios: overload memory sigterm soak
+
+# Rollouts: the 2,000-request canary split and two gateway processes sharing one state file (~3 min).
+rollout-scenarios: setup
+	$(PY) -m pytest -q -m scenario tests/service/rollout

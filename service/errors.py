@@ -12,6 +12,8 @@
     │   ├── VersionNotFound
     │   └── LabelNotFound
     ├── RequestTimeout              408 DEADLINE_EXCEEDED   the request body did not arrive in time
+    ├── Conflict                    409 FAILED_PRECONDITION the action does not fit the current state (a
+    │                                                       rollout candidate not AVAILABLE, nothing to promote)
     ├── PayloadTooLarge             413 INVALID_ARGUMENT    body, instances, pixels, seconds, characters
     ├── UnsupportedMediaType        415 INVALID_ARGUMENT
     ├── SchemaViolation             422 INVALID_ARGUMENT    the request does not match its schema
@@ -117,6 +119,14 @@ class RequestTimeout(ServiceError):
     http_status = 408
     grpc_code = "DEADLINE_EXCEEDED"
     title = "Request timeout"
+
+
+class Conflict(ServiceError):
+    """The action does not fit the current state, e.g. a rollout candidate that is not AVAILABLE."""
+
+    http_status = 409
+    grpc_code = "FAILED_PRECONDITION"
+    title = "Conflict"
 
 
 class PayloadTooLarge(ServiceError):

@@ -130,6 +130,8 @@ class Gateway:
             await self._backend.start()
             log.info("backend '%s': started", settings.backend)
             self._classifier = Classifier(settings, self._backend, self.metrics)
+            if self._classifier.rollouts is not None:  # the shared rollout state, re-read every poll
+                self._reloaders.append(asyncio.create_task(self._classifier.rollouts.run(), name="rollouts"))
             # Each process reads the keys file and the certificates itself and polls them for changes.
             access = access_control_for(settings)
             tls = ServerTls(settings.tls, poll_interval_s=settings.poll_interval_s) if settings.tls.enabled else None
@@ -172,6 +174,8 @@ class Gateway:
             await self._backend.close()
             self._backend = None
         if self._classifier is not None:
+            if self._classifier.rollouts is not None:
+                await self._classifier.rollouts.close()
             await asyncio.to_thread(self._classifier.close)
             self._classifier = None
         if self.settings.tracing.enabled:

@@ -213,6 +213,33 @@ class DecodingSettings(BaseModel):
     )
 
 
+class RolloutSettings(BaseModel):
+    """Rollouts of a candidate version (``service.rollout``): weighted canary, shadow traffic, the gate.
+
+    Off without ``path``. The state file is shared by every gateway process and replica; each process
+    re-reads it every ``poll_interval_s`` and writes its own comparison counts beside it.
+    """
+
+    path: Path | None = Field(
+        default=None,
+        description="The rollout state file (JSON, written atomically) on a writable location every gateway"
+        " shares; None: rollouts are off and the endpoints answer 404.",
+    )
+    seed: int | None = Field(
+        default=None, description="Seed of the canary and shadow draws (tests); None: unpredictable."
+    )
+    shadow_max_concurrent: int = Field(
+        default=2, ge=1, description="Shadow runs at once per process; a sampled request past it is shed."
+    )
+    shadow_timeout_s: float = Field(default=5.0, gt=0, description="Deadline of one shadow run.")
+    counts_stale_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process's comparison counts file older than this is left out of the combined report"
+        " (the process is gone).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; tests build ``Settings(...)`` directly."""
 
@@ -253,6 +280,7 @@ class Settings(BaseSettings):
     connections: ConnectionLimits = Field(default_factory=ConnectionLimits)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     decoding: DecodingSettings = Field(default_factory=DecodingSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")

@@ -3,6 +3,8 @@
 Both versions score the same files (each preprocessed with its own spec); a file either version could
 not use is left out of both, so every figure covers the same samples. The report has per-class accuracy
 and its change, and the flips: how many answers went from right to wrong and back, and between which labels.
+Agreement, the flip matrix and the mean Jensen-Shannon divergence come from ``service.rollout.comparison``,
+the rule the gateway applies to shadow traffic, so an offline comparison and a live rollout report agree.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.rollout.comparison import agreement, flip_matrix, js_divergence
 from training.loading import DatasetError
 from training.scoring import Scored
 
@@ -48,6 +51,8 @@ class Comparison(BaseModel):
     flip_matrix: tuple[tuple[int, ...], ...] = Field(
         description="Row = A's prediction, column = B's prediction, counting only samples whose prediction changed."
     )
+    agreement: float = Field(description="Share of samples with the same top-1 under both versions.")
+    mean_js_divergence: float = Field(description="Mean Jensen-Shannon divergence (bits) of the two softmax rows.")
 
 
 def compare(a: Scored, b: Scored) -> Comparison:
@@ -58,8 +63,9 @@ def compare(a: Scored, b: Scored) -> Comparison:
             f"versions {a.version.version} and {b.version.version} have different labels; they cannot be compared"
         )
     common = sorted(set(a.paths) & set(b.paths))
-    y_true, pred_a = _restrict(a, common)
-    _, pred_b = _restrict(b, common)
+    y_true, probs_a = _restrict(a, common)
+    _, probs_b = _restrict(b, common)
+    pred_a, pred_b = probs_a.argmax(axis=1), probs_b.argmax(axis=1)
     right_a, right_b = pred_a == y_true, pred_b == y_true
     per_class = []
     for index, label in enumerate(labels):
@@ -70,9 +76,8 @@ def compare(a: Scored, b: Scored) -> Comparison:
         per_class.append(
             ClassDelta(label=label, samples=count, accuracy_a=acc_a, accuracy_b=acc_b, delta=acc_b - acc_a)
         )
-    flips = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    flips = flip_matrix(pred_a, pred_b, len(labels))
     moved = pred_a != pred_b
-    np.add.at(flips, (pred_a[moved], pred_b[moved]), 1)
     total = len(common)
     return Comparison(
         model=a.version.name,
@@ -87,15 +92,17 @@ def compare(a: Scored, b: Scored) -> Comparison:
         changed=int(moved.sum()),
         labels=labels,
         flip_matrix=tuple(tuple(int(v) for v in row) for row in flips),
+        agreement=agreement(pred_a, pred_b),
+        mean_js_divergence=float(js_divergence(probs_a, probs_b).mean()) if total else 0.0,
     )
 
 
-def _restrict(scored: Scored, paths: list[Path]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _restrict(scored: Scored, paths: list[Path]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     position = {path: i for i, path in enumerate(scored.paths)}
     rows = np.asarray([position[p] for p in paths], dtype=np.int64)
     if rows.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return scored.y_true[rows], scored.probabilities[rows].argmax(axis=1).astype(np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, len(scored.version.spec.labels)), dtype=np.float64)
+    return scored.y_true[rows], np.asarray(scored.probabilities[rows], dtype=np.float64)
 
 
 def format_comparison(result: Comparison) -> str:
@@ -105,6 +112,7 @@ def format_comparison(result: Comparison) -> str:
         f"{result.model}: {a} {result.accuracy_a:.2%} -> {b} {result.accuracy_b:.2%} on {result.samples} samples",
         f"changed answers: {result.changed}  fixed (wrong -> right): {result.fixed}"
         f"  broken (right -> wrong): {result.broken}",
+        f"agreement: {result.agreement:.2%}  mean Jensen-Shannon divergence: {result.mean_js_divergence:.5f} bits",
         "",
     ]
     width = max(5, *(len(row.label) for row in result.per_class))

@@ -40,6 +40,8 @@ from service.errors import (
 from service.metrics import Metrics
 from service.observability import tracing
 from service.observability.observer import ClassificationObserver
+from service.rollout.controller import Rollouts
+from service.rollout.metrics import RolloutMetrics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,12 @@ class Classifier:
         self.decoder = Decoder(settings)
         self._checked: set[tuple[str, int]] = set()
         self._observer = ClassificationObserver(settings, metrics)
+        #: Rollout policy, canary routing and shadow runs; None unless ``settings.rollout.path`` is set.
+        self.rollouts: Rollouts | None = None
+        if settings.rollout.path is not None:
+            self.rollouts = Rollouts(
+                settings.rollout, RolloutMetrics(metrics.registry), poll_interval_s=settings.poll_interval_s
+            )
 
     def close(self) -> None:
         """Release the decoding threads and processes (after in-flight requests have finished)."""
@@ -84,6 +92,8 @@ class Classifier:
         deadline = time.monotonic() + (call.timeout_s or self.settings.request_timeout_s)
         version: int | None = None
         status = "ok"
+        response: ClassifyResponse | None = None
+        failed = False
         try:
             if len(call.inputs) > self.settings.limits.max_instances:
                 raise PayloadTooLarge(
@@ -91,18 +101,40 @@ class Classifier:
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
             if not admit:
-                return await self._classify_admitted(call, version, deadline, started)
-            async with self.admission.slot(call.model, deadline):
-                return await self._classify_admitted(call, version, deadline, started)
+                response = await self._classify_admitted(call, version, deadline, started)
+            else:
+                async with self.admission.slot(call.model, deadline):
+                    response = await self._classify_admitted(call, version, deadline, started)
+            version = response.version  # a retired version's request was answered by its successor
+            return response
         except ServiceError as exc:
             status = type(exc).__name__
+            failed = exc.http_status >= 500  # a client's mistake says nothing about the version
             raise
         except Exception:
             status = "ServiceError"
+            failed = True
             raise
         finally:
             self._observe("total", started, call, version, status)
             tracing.annotate(status, model=call.model, version=version, instances=len(call.inputs))
+            # A refusal or a client's mistake (no answer, not failed) says nothing about either version.
+            if (
+                self.rollouts is not None
+                and version is not None
+                and (response is not None or failed)
+                and self._routed(call)
+            ):
+                # After the answer exists: counting is in memory, a shadow run is a task of its own.
+                self.rollouts.answered(
+                    call,
+                    version,
+                    time.perf_counter() - started,
+                    response,
+                    failed=failed,
+                    busy=self._queueing,
+                    predict=self._shadow_predict,
+                )
 
     async def _classify_admitted(
         self, call: ClassifyCall, version: int, deadline: float, started: float
@@ -144,10 +176,37 @@ class Classifier:
         return response
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
-        """The version a request gets: the one named, the one its label maps to, else the newest AVAILABLE."""
+        """The version a request gets: the one named, the one its label maps to (the rollout policy's labels
+        over the settings'), else the rollout's split, else the newest AVAILABLE."""
         status = await self.backend.model_status(model)
         self.metrics.know_model(model)
-        return resolve_version(status, version, label, self.settings.version_labels.get(model, {}))
+        labels = self.settings.version_labels.get(model, {})
+        if self.rollouts is not None:
+            labels = self.rollouts.labels(model, labels)
+            if version is None and label is None:
+                routed = self.rollouts.route(status)
+                if routed is not None:
+                    return routed
+        return resolve_version(status, version, label, labels)
+
+    @staticmethod
+    def _routed(call: ClassifyCall) -> bool:
+        # Only requests that let the gateway choose take part in a rollout; a pinned version or label stays.
+        return call.version is None and call.version_label is None
+
+    def _queueing(self, model: str) -> bool:
+        lane = self.admission.lane(model)
+        return lane is not None and lane.waiting > 0
+
+    async def _shadow_predict(self, call: ClassifyCall, version: int) -> tuple[tuple[str, ...], np.ndarray]:
+        """``call``'s inputs on ``version`` within the shadow deadline, outside admission (bounded by the
+        shadow runner instead) and unobserved: the probabilities only, for the rollout's comparison."""
+        deadline = time.monotonic() + self.settings.rollout.shadow_timeout_s
+        spec = await self.backend.get_spec(call.model, version)
+        # The decoder bounds its own time (see _classify_with); the deadline is checked before the model call.
+        batch = await self.decoder.decode(call.model, call.inputs, spec, self._remaining(deadline), call.adapt_input)
+        probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
+        return spec.labels, probabilities
 
     def _ranked_response(
         self,
@@ -203,10 +262,21 @@ class Classifier:
                 VersionInfo(version=v.version, state=v.state.value, error=VERSION_FAILED if v.error else None)
                 for v in status.versions
             ],
-            default_version=available[0] if available else None,
-            version_labels=self.settings.version_labels.get(status.name, {}),
+            default_version=self._default_version(status.name, available),
+            version_labels=self._labels(status.name),
             spec_hash=spec.content_hash if spec else None,
         )
+
+    def _default_version(self, model: str, available: list[int]) -> int | None:
+        # Under a rollout policy, unpinned requests go to its stable version (the canary share aside).
+        policy = self.rollouts.policy(model) if self.rollouts is not None else None
+        if policy is not None and policy.stable in available:
+            return policy.stable
+        return available[0] if available else None
+
+    def _labels(self, model: str) -> dict[str, int]:
+        defaults = self.settings.version_labels.get(model, {})
+        return defaults if self.rollouts is None else self.rollouts.labels(model, defaults)
 
     # -- readiness ----------------------------------------------------------------------------------
 
@@ -240,7 +310,10 @@ class Classifier:
                     continue
                 self._checked.add((name, version))
             report[name] = READY
-        readiness = Readiness(report)
+        notes = {}
+        if self.rollouts is not None and self.rollouts.store.error is not None:
+            notes["rollout"] = self.rollouts.store.error
+        readiness = Readiness(report, notes)
         self._observer.readiness_checked(readiness)
         return readiness
 

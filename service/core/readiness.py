@@ -14,6 +14,8 @@ class Readiness:
     """Per expected model, ``READY`` or the reason it is not; ``ready`` when there is a model and all are."""
 
     models: Mapping[str, str] = field(default_factory=dict)
+    #: Conditions that do not stop serving but an operator must see (e.g. an unusable rollout state file).
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:

@@ -15,9 +15,11 @@ from service.metrics import Metrics
 from service.observability import tracing
 from service.observability.request_ids import accept_request_id, bind_request_id, unbind_request_id
 from service.observability.request_metrics import RequestMetrics
+from service.rollout.routing_key import ROUTING_KEY_HEADER, accept_routing_key, bind_routing_key, unbind_routing_key
 
 _HEADER_KEY = b"x-request-id"
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
+_ROUTING_KEY = ROUTING_KEY_HEADER.lower().encode("ascii")
 
 
 class RequestContextMiddleware:
@@ -32,10 +34,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         offered: bytes | None = None
+        routing_key: bytes | None = None
         for key, value in scope["headers"]:
             if key == _HEADER_KEY:
                 offered = value
-                break
+            elif key == _ROUTING_KEY:
+                routing_key = value
         request_id = accept_request_id(offered)
         echoed = (_HEADER_KEY, request_id.encode("ascii"))
         status = 500  # if nothing is sent, the server answers 500 (or cuts the connection)
@@ -48,6 +52,7 @@ class RequestContextMiddleware:
             await send(message)
 
         token = bind_request_id(request_id)
+        routing_token = bind_routing_key(accept_routing_key(routing_key))  # a rollout's sticky key
         try:
             if not tracing.tracing_enabled():
                 await self.app(scope, receive, send_with_id)
@@ -63,5 +68,6 @@ class RequestContextMiddleware:
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
         finally:
+            unbind_routing_key(routing_token)
             unbind_request_id(token)
             self._counts.count("rest", str(status))

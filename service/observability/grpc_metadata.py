@@ -28,6 +28,7 @@ from service.observability.request_ids import (
     unbind_request_id,
 )
 from service.observability.request_metrics import RequestMetrics
+from service.rollout.routing_key import ROUTING_KEY_METADATA, accept_routing_key, bind_routing_key, unbind_routing_key
 
 
 class ObservedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -58,18 +59,22 @@ class ObservedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 def _bind(context: grpc.aio.ServicerContext) -> Any:
-    offered = None
+    offered = routing_key = None
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_METADATA:
             offered = value
-            break
+        elif key == ROUTING_KEY_METADATA:
+            routing_key = value
     request_id = accept_request_id(offered)
     context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
-    return bind_request_id(request_id)
+    # The rollout's sticky key travels like the request id, so every gRPC service (v1 and V2) carries it.
+    return bind_request_id(request_id), bind_routing_key(accept_routing_key(routing_key))
 
 
 def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool, span: Any) -> None:
-    unbind_request_id(token)
+    request_token, routing_token = token
+    unbind_routing_key(routing_token)
+    unbind_request_id(request_token)
     code = context.code()  # set by an abort; None when the handler returned normally
     if code is None:
         code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK

@@ -17,6 +17,7 @@ from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handl
 from service.rest.routes_classify import classify_router
 from service.rest.routes_health import health_router
 from service.rest.routes_models import models_router
+from service.rest.routes_rollout import rollout_router
 from service.settings import Settings
 from service.v2.dataplane import V2DataPlane
 from service.v2.errors import V2ErrorBodyMiddleware
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(models_router(classifier))
     app.include_router(classify_router(settings, classifier, metrics))
     app.include_router(health_router(classifier, metrics))
+    app.include_router(rollout_router(settings, classifier))  # admin: the rollout policy of each model
     app.include_router(v2_router(V2DataPlane(classifier), metrics))  # the Open Inference Protocol (V2)
     mount_page(app)  # the browser page at "/" and its assets under "/ui/" (owned by service/web)
 

@@ -1,17 +1,19 @@
 """The REST side of access control: ``AuthMiddleware`` (pure ASGI) and the ``require_scope`` dependency.
 
 The middleware runs before routing, so an unauthenticated request costs no route matching, body
-reading or parsing. The scope a path needs comes from ``SCOPE_BY_PREFIX`` (first match): ``/v1/admin/``
-(reserved for rollout control) needs ``admin``, the rest of ``/v1/`` needs ``classify``; the page, its assets and the
-OpenAPI document are open (they carry no data, and the page must load to ask for a key); probes and
-metrics are open unless settings close them; any other path needs a valid key. Refusals are the usual
-problem+json: 401 with ``WWW-Authenticate: Bearer``, 403, or 429 with ``Retry-After``. The caller's
-``Principal`` is left in ``request.state.principal`` for routes (``require_scope("admin")``) and logs.
+reading or parsing. The scope a path needs comes from ``ROLLOUT_PATH`` and ``SCOPE_BY_PREFIX`` (first
+match): ``/v1/models/NAME/rollout[:action]`` and ``/v1/admin/`` (reserved) need ``admin``, the rest of
+``/v1/`` needs ``classify``; the page, its assets and the OpenAPI document are open (they carry no data,
+and the page must load to ask for a key); probes and metrics are open unless settings close them; any
+other path needs a valid key. Refusals are the usual problem+json: 401 with ``WWW-Authenticate: Bearer``,
+403, or 429 with ``Retry-After``. The caller's ``Principal`` is left in ``request.state.principal`` for
+routes (``require_scope("admin")``) and logs.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 
 from starlette.requests import Request
@@ -26,10 +28,14 @@ ALWAYS_OPEN = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 ASSETS_PREFIX = "/ui/"
 #: The scope each API path needs, first matching prefix wins; other paths need any valid key.
 SCOPE_BY_PREFIX = (("/v1/admin/", ADMIN), ("/v1/", CLASSIFY))
+#: The rollout control paths (``service.rest.routes_rollout``) need ``admin`` although they are under /v1/models/.
+ROLLOUT_PATH = re.compile(r"/v1/models/[^/]+/rollout(:[a-z]+)?")
 
 
 def scope_for(path: str) -> str | None:
     """The scope a request path needs (None: any valid key)."""
+    if ROLLOUT_PATH.fullmatch(path):
+        return ADMIN
     for prefix, scope in SCOPE_BY_PREFIX:
         if path.startswith(prefix):
             return scope

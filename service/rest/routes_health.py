@@ -23,6 +23,9 @@ class Readiness(BaseModel):
 
     ready: bool
     models: dict[str, str] = Field(description="Per model: 'ready', or the reason it is not.")
+    notes: dict[str, str] | None = Field(
+        default=None, description="Conditions an operator must see that do not stop serving (e.g. 'rollout')."
+    )
 
 
 def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
@@ -44,9 +47,9 @@ def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
     )
     async def readyz() -> Response:
         readiness = await classifier.readiness()
-        body = Readiness(ready=readiness.ready, models=dict(readiness.models))
+        body = Readiness(ready=readiness.ready, models=dict(readiness.models), notes=dict(readiness.notes) or None)
         status = 200 if readiness.ready else 503
-        return Response(body.model_dump_json(), status_code=status, media_type="application/json")
+        return Response(body.model_dump_json(exclude_none=True), status_code=status, media_type="application/json")
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

@@ -131,6 +131,8 @@ def test_compare_reports_per_class_deltas_and_flips(two_versions: tuple[Path, Pa
     flips = sum(sum(row) for row in result["flip_matrix"])
     assert flips == result["changed"] >= result["fixed"] + result["broken"] - result["changed"]
     assert result["accuracy_b"] - result["accuracy_a"] == pytest.approx((result["fixed"] - result["broken"]) / 30)
+    assert result["agreement"] == pytest.approx(1 - result["changed"] / 30)  # the gateway's comparison rule
+    assert 0 <= result["mean_js_divergence"] <= 1
     printed = capsys.readouterr().out
     assert "topics: v1" in printed and "delta" in printed and "fixed (wrong -> right)" in printed
 

@@ -37,6 +37,11 @@ export function describeModel(name) {
   return call(`v1/models/${encodeURIComponent(name)}`, { headers: { Accept: "application/json" } });
 }
 
+/** GET v1/models/{name}/rollout: the rollout policy and comparison (admin only; refused pages hide it). */
+export function rolloutOf(name) {
+  return call(`v1/models/${encodeURIComponent(name)}/rollout`, { headers: { Accept: "application/json" } });
+}
+
 /** The classify URL for a model and a version choice: "" (default), "v:N" (a version) or "l:LABEL". */
 export function classifyPath(name, choice = "") {
   const base = `v1/models/${encodeURIComponent(name)}`;

@@ -4,6 +4,7 @@ import { Problem, classify, classifyPath, describeModel, listModels } from "./ap
 import { askForKey } from "./apikey.js";
 import { percent, renderBars } from "./chart.js";
 import { Recorder, recordingSupported } from "./recorder.js";
+import { showRollout } from "./rollout.js";
 
 const RETRY_MS = 3000; // how often the list is fetched again while a model is still loading
 
@@ -88,6 +89,7 @@ function selectModel(model) {
   if (model?.name !== previous?.name) {
     state.limits = null;
     if (model) loadLimits(model.name);
+    showRollout(model, () => state.model?.name === model?.name);
     history.replaceState(null, "", model ? `#${encodeURIComponent(model.name)}` : location.pathname);
   }
   renderFacts(model);

@@ -14,6 +14,7 @@ ASSET_TYPES = {
     "apikey.js": "javascript",
     "chart.js": "javascript",
     "recorder.js": "javascript",
+    "rollout.js": "javascript",
     "recorder-worklet.js": "javascript",
     "wav.js": "javascript",
     "style.css": "text/css",
