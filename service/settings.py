@@ -32,7 +32,7 @@ class RequestLimits(InputLimits):
 
 
 class BatchingSettings(BaseModel):
-    """Dynamic micro-batching per model version (embedded backend)."""
+    """Dynamic micro-batching per model version (embedded backend: model calls; TF Serving mode: Predict RPCs)."""
 
     max_batch_size: int = Field(default=32, gt=0, description="Most rows in one model call.")
     batch_timeout_ms: float = Field(
@@ -256,6 +256,12 @@ class Settings(BaseSettings):
         default="localhost:8500", description="TF Serving gRPC target; dns:///host:port balances replicas."
     )
     tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
+    tfserving_calls_per_version: int = Field(
+        default=4,
+        gt=0,
+        description="Predict RPCs of one model version in flight at once; while all are busy, rows queue and the"
+        " next RPC carries a fuller batch.",
+    )
     tfserving_resolve_interval_s: float = Field(
         default=2.0,
         ge=0,
