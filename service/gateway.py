@@ -74,6 +74,7 @@ def build_surfaces(
             access_log=settings.log_level == "debug",
             ssl_context=None if tls is None else tls.ssl_context,
             limits=settings.connections,
+            reuse_port=settings.worker_id is not None,
         )
     ]
     if settings.grpc_enabled:

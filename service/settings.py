@@ -7,8 +7,9 @@ JSON: ``CLASSIFIER_VERSION_LABELS='{"digits": {"stable": 1, "canary": 2}}'``.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -220,6 +221,28 @@ class Settings(BaseSettings):
         default=None, description="Models to serve and wait for in /readyz; None: every model found."
     )
 
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default=1,
+        description="Gateway processes sharing the REST and gRPC ports (SO_REUSEPORT), each with its own event"
+        " loop, under a supervisor (service.workers); 'auto': the cores this process may run on. 1: one process,"
+        " no supervisor.",
+    )
+    worker_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set by the supervisor in each worker's environment (0..workers-1); None: not a worker.",
+    )
+    worker_restarts_per_minute: int = Field(
+        default=5,
+        ge=0,
+        description="Unexpected worker deaths the supervisor restarts within a minute; one more stops the gateway.",
+    )
+    runtime_dir: Path | None = Field(
+        default=None,
+        description="Directory the supervisor shares with its workers (Prometheus multiprocess files, rate-limit"
+        " buckets); set by the supervisor.",
+    )
+
     host: str = Field(default="127.0.0.1", description="REST bind address.")
     port: int = Field(default=8000, ge=0, le=65535, description="REST port.")
     grpc_enabled: bool = Field(default=True, description="Serve gRPC beside REST.")
@@ -281,6 +304,13 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def worker_count(self) -> int:
+        """Gateway processes to run: ``workers``, with 'auto' resolved to the usable cores."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
 
     @property
     def shutdown_grace_s(self) -> int:
