@@ -120,6 +120,6 @@ class Metrics:
         directory = os.environ.get(MULTIPROCESS_ENV)
         if directory:
             merged = CollectorRegistry()
-            MultiProcessCollector(merged, path=directory)
+            MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
