@@ -104,8 +104,9 @@ class AuthSettings(BaseModel):
     workers: int = Field(
         default=1,
         ge=1,
-        description="Processes serving with the same keys file: each enforces rate/workers (and burst/workers)"
-        " per key, so a key's total over all of them stays within its limit.",
+        description="Separate processes serving with the same keys file and no shared runtime directory: each"
+        " enforces rate/workers (and burst/workers) per key, so a key's total stays within its limit. Workers of"
+        " one gateway (CLASSIFIER_WORKERS) share each key's bucket instead and ignore this.",
     )
 
 
