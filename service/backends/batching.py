@@ -19,6 +19,7 @@ never sent). A call gets the latest deadline of the requests in its batch (None 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import deque
@@ -46,6 +47,7 @@ class _Request:
     future: asyncio.Future[np.ndarray]
     enqueued: float
     deadline: float | None  # loop time; None: none
+    context: contextvars.Context  # the submitting request's (its trace span, its request id)
     queued: bool = True
     # time.monotonic() when its model call started and ended, and that call's rows (for the request's trace)
     call_started: float = 0.0
@@ -112,9 +114,10 @@ class BatchQueue:
         now = loop.time()
         traced_at = time.monotonic()
         deadline = None if timeout is None else now + timeout
+        context = contextvars.copy_context()
         requests = []
         for start in range(0, count, self._max_rows):
-            request = _Request(rows[start : start + self._max_rows], loop.create_future(), now, deadline)
+            request = _Request(rows[start : start + self._max_rows], loop.create_future(), now, deadline, context)
             request.future.add_done_callback(lambda _, r=request: self._leave_queue(r))  # type: ignore[misc]
             requests.append(request)
         self._queue.extend(requests)
@@ -202,7 +205,9 @@ class BatchQueue:
                 self._slots.release()
                 continue
             self._calls_running += 1
-            task = asyncio.create_task(self._execute(batch))
+            # The call runs in the oldest request's context: an RPC has one parent, so TF Serving's Predict span
+            # and the traceparent it sends continue that request's trace, and its log lines carry its id.
+            task = asyncio.create_task(self._execute(batch), context=batch[0].context)
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 

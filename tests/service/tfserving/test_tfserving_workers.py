@@ -19,7 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import httpx
+from classifier_client.v1 import classifier_pb2 as pb
+from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from tfserving_support import ROOT, free_port, model_server_config, scripted_server
 
@@ -125,6 +128,16 @@ async def test_two_workers_share_ports_limits_and_metrics_restart_and_drain(embe
                 assert {a.json()["predictions"][0]["label"] for a in answers} == {"cross"}
                 print(f"24 concurrent requests over 2 workers -> {tf_serving.calls} Predict RPCs")
                 assert tf_serving.calls < 24
+
+            # The gRPC port is shared the same way (each worker bound it with SO_REUSEPORT to start at all).
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                request = pb.ClassifyRequest(
+                    model="tiny-image", inputs=[pb.Input(image=tiny_input("tiny-image", "cross"))]
+                )
+                reply = await pb_grpc.ClassifierStub(channel).Classify(
+                    request, metadata=(("authorization", f"Bearer {free}"),), timeout=30
+                )
+                assert reply.predictions[0].label == "cross"
 
             # A worker that dies is replaced, on the same port.
             victim = min(workers)
