@@ -115,7 +115,7 @@ class Supervisor:
                 while self._restarts and now - self._restarts[0] > 60.0:
                     self._restarts.popleft()
                 if len(self._restarts) >= self.settings.worker_restarts_per_minute:
-                    log.error("workers: more than %d restarts in a minute; stopping", len(self._restarts))
+                    log.error("workers: %d restarts within a minute already; stopping", len(self._restarts))
                     return 1
                 self._restarts.append(now)
                 self._start(worker)
