@@ -8,7 +8,6 @@ itself (its own models, its own event loop), and says which in the ``X-Classifie
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi import Response as FastAPIResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -40,7 +39,7 @@ def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
     worker_header = {} if worker is None else {WORKER_HEADER: str(worker)}
 
     @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz(response: FastAPIResponse) -> Liveness:
+    async def healthz(response: Response) -> Liveness:
         response.headers.update(worker_header)
         return Liveness()
 

@@ -109,6 +109,8 @@ async def test_two_workers_share_ports_limits_and_metrics_restart_and_drain(embe
 
             fresh = httpx.Limits(max_keepalive_connections=0)
             async with httpx.AsyncClient(base_url=url, timeout=30, limits=fresh) as http:
+                live = await http.get("/healthz")
+                assert live.status_code == 200 and live.headers[WORKER_HEADER] in {"0", "1"}
                 # The limited key's burst of 4 holds over both workers: 4 of 12 pass, wherever they land.
                 codes = [
                     (await http.post(classify, json=image, headers={"Authorization": f"Bearer {limited}"})).status_code
