@@ -75,6 +75,7 @@ def build_surfaces(
             access_log=settings.log_level == "debug",
             ssl_context=None if tls is None else tls.ssl_context,
             limits=settings.connections,
+            reuse_port=settings.worker_id is not None,
         )
     ]
     if settings.grpc_enabled:
@@ -244,8 +245,14 @@ def main() -> int:
         print(f"classifier-gateway: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.worker_count > 1 and settings.worker_id is None:
+        # Imported here: a single gateway (the default) never loads the supervisor.
+        from service.workers import Supervisor
+
+        return Supervisor(settings).run()
     log.info(
-        "settings: backend=%s models_dir=%s models=%s REST %s:%d",
+        "settings: %sbackend=%s models_dir=%s models=%s REST %s:%d",
+        "" if settings.worker_id is None else f"worker {settings.worker_id}: ",
         settings.backend,
         settings.models_dir,
         "all" if settings.models is None else ",".join(settings.models),

@@ -3,14 +3,25 @@
 Latency per stage (decode, preprocess, backend, total) labelled by model, version, surface and status;
 batch sizes of model calls; counts of predicted classes; admission gauges (requests running and queued
 per model, input bytes in flight) and refusals, which autoscalers read.
+
+With worker processes (``service.workers``) the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before any
+worker imports prometheus_client, so every instrument writes its values to per-process files there, and
+``/metrics`` on any worker renders all of them merged (prometheus_client's multiprocess mode): counters and
+histograms summed over the workers (dead ones included, so totals never go back), gauges as the live
+workers' sum (requests, bytes) or minimum (readiness), per each gauge's ``multiprocess_mode``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
+
+#: Set (by the supervisor) to the directory where worker processes write their metric values.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -71,17 +82,20 @@ class Metrics:
             "classifier_inflight_requests",
             "Classify requests holding an admission slot (decoding or predicting), per model.",
             ["model"],
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.queued = Gauge(
             "classifier_queued_requests",
             "Classify requests waiting for an admission slot, per model.",
             ["model"],
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.inflight_bytes = Gauge(
             "classifier_inflight_input_bytes",
             "Input bytes (request bodies, gRPC messages) of requests in flight, process-wide.",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.refused = Counter(
@@ -128,5 +142,10 @@ class Metrics:
         self._predictions(model, str(version), label).inc()
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus text format."""
+        """The registry in Prometheus text format; with worker processes, every worker's values merged."""
+        directory = os.environ.get(MULTIPROCESS_ENV)
+        if directory:
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)

@@ -7,8 +7,9 @@ JSON: ``CLASSIFIER_VERSION_LABELS='{"digits": {"stable": 1, "canary": 2}}'``.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +33,7 @@ class RequestLimits(InputLimits):
 
 
 class BatchingSettings(BaseModel):
-    """Dynamic micro-batching per model version (embedded backend)."""
+    """Dynamic micro-batching per model version (embedded backend: model calls; TF Serving mode: Predict RPCs)."""
 
     max_batch_size: int = Field(default=32, gt=0, description="Most rows in one model call.")
     batch_timeout_ms: float = Field(
@@ -103,8 +104,9 @@ class AuthSettings(BaseModel):
     workers: int = Field(
         default=1,
         ge=1,
-        description="Processes serving with the same keys file: each enforces rate/workers (and burst/workers)"
-        " per key, so a key's total over all of them stays within its limit.",
+        description="Separate processes serving with the same keys file and no shared runtime directory: each"
+        " enforces rate/workers (and burst/workers) per key, so a key's total stays within its limit. Workers of"
+        " one gateway (CLASSIFIER_WORKERS) share each key's bucket instead and ignore this.",
     )
 
 
@@ -253,6 +255,28 @@ class Settings(BaseSettings):
         default=None, description="Models to serve and wait for in /readyz; None: every model found."
     )
 
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default=1,
+        description="Gateway processes sharing the REST and gRPC ports (SO_REUSEPORT), each with its own event"
+        " loop, under a supervisor (service.workers); 'auto': the cores this process may run on. 1: one process,"
+        " no supervisor.",
+    )
+    worker_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set by the supervisor in each worker's environment (0..workers-1); None: not a worker.",
+    )
+    worker_restarts_per_minute: int = Field(
+        default=5,
+        ge=0,
+        description="Unexpected worker deaths the supervisor restarts within a minute; one more stops the gateway.",
+    )
+    runtime_dir: Path | None = Field(
+        default=None,
+        description="Directory the supervisor shares with its workers (Prometheus multiprocess files, rate-limit"
+        " buckets); set by the supervisor.",
+    )
+
     host: str = Field(default="127.0.0.1", description="REST bind address.")
     port: int = Field(default=8000, ge=0, le=65535, description="REST port.")
     grpc_enabled: bool = Field(default=True, description="Serve gRPC beside REST.")
@@ -290,6 +314,12 @@ class Settings(BaseSettings):
         default="localhost:8500", description="TF Serving gRPC target; dns:///host:port balances replicas."
     )
     tfserving_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of a TF Serving call.")
+    tfserving_calls_per_version: int = Field(
+        default=4,
+        gt=0,
+        description="Predict RPCs of one model version in flight at once; while all are busy, rows queue and the"
+        " next RPC carries a fuller batch.",
+    )
     tfserving_resolve_interval_s: float = Field(
         default=2.0,
         ge=0,
@@ -309,6 +339,13 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def worker_count(self) -> int:
+        """Gateway processes to run: ``workers``, with 'auto' resolved to the usable cores."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
 
     @property
     def shutdown_grace_s(self) -> int:

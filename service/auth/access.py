@@ -6,14 +6,19 @@ compare and a token-bucket take, with no file I/O. ``run_reloader`` stats the fi
 ``poll_interval_s`` (mtime, size, inode, so an atomic rename or a Kubernetes Secret's symlink swap is seen)
 and re-reads it only when that changed; a file that fails to parse keeps the last good set, loudly.
 
-Every worker process builds its own ``AccessControl`` and reloads the file itself. Rate limits are
-per process: with ``workers`` processes each enforces ``rate / workers`` (and ``burst / workers``), so
-the sum over the processes stays within the key's limit whatever way connections are spread.
+Every worker process builds its own ``AccessControl`` and reloads the file itself. Rate limits hold
+across processes: the workers of one gateway (``service.workers``) share each key's bucket through a
+file in the supervisor's runtime directory (``SharedTokenBucket``), so a key gets its rate whichever
+worker its connections land on. Separate processes without a shared directory (``auth.workers`` > 1,
+e.g. several gateways started by hand) split it instead: each enforces ``rate / workers`` (and ``burst /
+workers``), so the sum stays within the key's limit, at the cost of a client on one connection seeing only
+its share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import math
@@ -23,7 +28,7 @@ from pathlib import Path
 
 from service.auth import keyfile
 from service.auth.keyfile import KeyEntry, KeyFileError
-from service.auth.ratelimit import TokenBucket
+from service.auth.ratelimit import SharedTokenBucket, TokenBucket
 from service.errors import PermissionDenied, QuotaExceeded, Unauthenticated
 from service.settings import Settings
 
@@ -45,7 +50,7 @@ class Principal:
 class _Known:
     entry: KeyEntry
     principal: Principal
-    bucket: TokenBucket | None
+    bucket: TokenBucket | SharedTokenBucket | None
 
 
 def _signature(path: Path) -> tuple[int, int, int, int] | None:
@@ -59,10 +64,13 @@ def _signature(path: Path) -> tuple[int, int, int, int] | None:
 class AccessControl:
     """API-key authentication, scope checks and per-key rate limits over a keys file."""
 
-    def __init__(self, keys_file: Path, *, poll_interval_s: float, workers: int = 1) -> None:
+    def __init__(
+        self, keys_file: Path, *, poll_interval_s: float, workers: int = 1, shared_dir: Path | None = None
+    ) -> None:
         self.keys_file = keys_file
         self.poll_interval_s = poll_interval_s
         self.workers = workers
+        self.shared_dir = shared_dir
         self._known: dict[str, _Known] = {}
         self._signature: tuple[int, int, int, int] | bool | None = False  # False: never read
         self.reload()
@@ -91,10 +99,17 @@ class AccessControl:
         previous = self._known.get(entry.id)
         if previous is not None and previous.entry == entry:
             return previous  # unchanged key: keep its bucket, so a reload refills no one's quota
-        bucket = None
+        bucket: TokenBucket | SharedTokenBucket | None = None
         if entry.rate is not None:
             burst = entry.burst if entry.burst is not None else max(1, math.ceil(entry.rate))
-            bucket = TokenBucket(entry.rate / self.workers, max(1.0, burst / self.workers))
+            if self.shared_dir is not None:
+                # Named by a hash of the key id: any id is a safe file name; the secret is not involved.
+                name = hashlib.sha256(entry.id.encode()).hexdigest()[:32]
+                bucket = SharedTokenBucket(self.shared_dir / f"{name}.bucket", entry.rate, float(burst))
+            else:
+                bucket = TokenBucket(entry.rate / self.workers, max(1.0, burst / self.workers))
+        # A replaced shared bucket is not closed here (reload runs in a thread while the event loop may
+        # still take from it); its mapping is released when the last reference goes.
         return _Known(entry, Principal(entry.name, entry.scopes), bucket)
 
     async def run_reloader(self) -> None:
@@ -153,6 +168,13 @@ def access_control_for(settings: Settings) -> AccessControl | None:
     """The access control the settings ask for; None when authentication is off."""
     if settings.auth.keys_file is None:
         return None
+    shared_dir = None
+    if settings.runtime_dir is not None:  # a worker of a supervised gateway: share the buckets
+        shared_dir = settings.runtime_dir / "ratelimit"
+        shared_dir.mkdir(exist_ok=True)
     return AccessControl(
-        settings.auth.keys_file, poll_interval_s=settings.poll_interval_s, workers=settings.auth.workers
+        settings.auth.keys_file,
+        poll_interval_s=settings.poll_interval_s,
+        workers=settings.auth.workers,
+        shared_dir=shared_dir,
     )

@@ -120,8 +120,9 @@ def create_grpc_server(
         options=[
             ("grpc.max_send_message_length", limit),
             ("grpc.max_receive_message_length", limit),
-            # A second gateway on the same port must fail to start, not silently share the port.
-            ("grpc.so_reuseport", 0),
+            # A second gateway on the same port must fail to start, not silently share the port; worker
+            # processes of one gateway (service.workers) share it on purpose, the kernel spreading connections.
+            ("grpc.so_reuseport", 0 if settings.worker_id is None else 1),
             # Bounds per connection: concurrent calls, metadata size; idle peers are pinged and dropped
             # when they do not answer, and clients may not ping more often than every 10 s.
             ("grpc.max_concurrent_streams", connections.grpc_max_concurrent_streams),

@@ -16,7 +16,7 @@ from features.spec import ModelSpec
 from service.core.readiness import Readiness
 from service.core.schemas import ClassifyCall, ClassifyResponse
 from service.metrics import Metrics
-from service.observability.prediction_log import LoggedRequest, PredictionLog, PredictionLogMetrics
+from service.observability.prediction_log import LoggedRequest, PredictionLog, PredictionLogMetrics, worker_log_path
 from service.observability.prediction_metrics import PredictionMetrics
 from service.observability.request_ids import current_request_id
 from service.observability.request_metrics import RequestMetrics
@@ -32,7 +32,12 @@ class ClassificationObserver:
         self._default_threshold = monitoring.low_confidence_threshold
         self._requests = RequestMetrics.of(metrics.registry)
         log_metrics = PredictionLogMetrics.of(metrics.registry)
-        self._log = PredictionLog(settings.prediction_log, log_metrics) if settings.prediction_log.path else None
+        log_settings = settings.prediction_log
+        if log_settings.path is not None:
+            # One writer per file: each worker process appends to a file of its own.
+            path = worker_log_path(log_settings.path, settings.worker_id)
+            log_settings = log_settings.model_copy(update={"path": path})
+        self._log = PredictionLog(log_settings, log_metrics) if log_settings.path else None
 
     def classified(
         self,

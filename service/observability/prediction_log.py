@@ -15,7 +15,9 @@ One line per input::
      "input_sha256": "...", "input_kind": "bytes", "raw_b64": "..."}
 
 ``raw_text`` / ``raw_b64`` appear only with ``raw_inputs`` on and inputs up to ``raw_max_bytes``.
-With several gateway processes, give each its own path: a file has one writer.
+A file has one writer: a worker process (``service.workers``) writes ``NAME.wID.EXT`` beside the configured
+path (``worker_log_path``), and ``python -m service.predlog export`` reads the configured file and every
+worker's, with their rotated files.
 
 Instruments (always registered, zero while off): ``classifier_prediction_log_written_total``,
 ``classifier_prediction_log_dropped_total``, ``classifier_prediction_log_errors_total``.
@@ -35,6 +37,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter
@@ -67,6 +70,14 @@ class PredictionLogMetrics:
         if found is None:
             found = _by_registry[registry] = cls(registry)
         return found
+
+
+def worker_log_path(path: Path, worker_id: int | None) -> Path:
+    """The file worker ``worker_id`` writes (``predictions.w0.jsonl`` for ``predictions.jsonl``); ``path``
+    itself for a gateway that is not a worker."""
+    if worker_id is None:
+        return path
+    return path.with_name(f"{path.stem}.w{worker_id}{path.suffix}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class RequestMetrics:
             "1 when the model passed the readiness self-check at the last check, else 0.",
             ["model"],
             registry=registry,
+            multiprocess_mode="livemin",  # with workers: 1 only while every live worker is ready
         )
         # Children bound once: the per-request cost is one dict hit and one increment.
         self._children: dict[tuple[str, str], Counter] = {}

@@ -1,7 +1,8 @@
 """Export logged raw inputs into a class-per-folder layout by predicted label, for review and retraining.
 
-Reads a prediction log and its rotated files (oldest first) and writes each logged raw input whose time is
-in ``[since, until)`` to ``OUT/MODEL/LABEL/SHA256-PREFIX.EXT``: ``.txt`` for text, and for bytes the
+Reads a prediction log and its rotated files (oldest first), and those of every worker process
+(``NAME.wID.EXT``, ``service.observability.prediction_log.worker_log_path``), and writes each logged raw
+input whose time is in ``[since, until)`` to ``OUT/MODEL/LABEL/SHA256-PREFIX.EXT``: ``.txt`` for text, and for bytes the
 extension their first bytes name (PNG, JPEG, GIF, WebP, BMP, WAV; ``.bin`` otherwise). The same input
 predicted the same way twice is one file. Lines without a raw input (``raw_inputs`` off, or over the size
 cap) are counted, not exported; unreadable lines are counted and skipped.
@@ -53,6 +54,18 @@ def log_files(path: Path) -> list[Path]:
     return [*files, path] if path.exists() else files
 
 
+def all_log_files(path: Path) -> list[Path]:
+    """``log_files`` of ``path`` and of each worker's file beside it (``NAME.w0.EXT``, ``NAME.w1.EXT`` ...)."""
+    stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+    pattern = re.compile(rf"{stem}\.w(\d+){suffix}")
+    found = sorted(
+        (int(match.group(1)), candidate)
+        for candidate in path.parent.glob(f"{path.stem}.w*{path.suffix}")
+        if (match := pattern.fullmatch(candidate.name)) is not None
+    )
+    return [*log_files(path), *(f for _, worker_file in found for f in log_files(worker_file))]
+
+
 def folder_name(label: str) -> str:
     """A label as a safe folder name (path separators and odd characters become ``_``)."""
     name = _UNSAFE.sub("_", label)
@@ -87,7 +100,7 @@ def export(
 ) -> ExportReport:
     """Write the raw inputs logged in ``[since, until)`` (of ``model``, or every model) under ``out``."""
     report = ExportReport()
-    for record in _records(log_files(log_path), report):
+    for record in _records(all_log_files(log_path), report):
         try:
             when = datetime.fromisoformat(str(record["time"]))
             record_model, label, digest = str(record["model"]), str(record["label"]), str(record["input_sha256"])

@@ -1,5 +1,9 @@
 """Probes and metrics: ``/healthz`` (the process answers), ``/readyz`` (every model classified a real
-sample), ``/metrics`` (Prometheus text)."""
+sample), ``/metrics`` (Prometheus text).
+
+With worker processes, each probe is answered by whichever worker the kernel gave the connection, for
+itself (its own models, its own event loop), and says which in the ``X-Classifier-Worker`` header.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from starlette.responses import Response
 
 from service.core.classifier import Classifier
 from service.metrics import Metrics
+
+#: Response header of /healthz and /readyz naming the worker process that answered (worker mode only).
+WORKER_HEADER = "X-Classifier-Worker"
 
 
 class Liveness(BaseModel):
@@ -31,9 +38,12 @@ class Readiness(BaseModel):
 def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
     """Liveness, readiness and metrics routes."""
     router = APIRouter(tags=["operations"])
+    worker = classifier.settings.worker_id
+    worker_header = {} if worker is None else {WORKER_HEADER: str(worker)}
 
     @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> Liveness:
+    async def healthz(response: Response) -> Liveness:
+        response.headers.update(worker_header)
         return Liveness()
 
     @router.get(
@@ -49,7 +59,12 @@ def health_router(classifier: Classifier, metrics: Metrics) -> APIRouter:
         readiness = await classifier.readiness()
         body = Readiness(ready=readiness.ready, models=dict(readiness.models), notes=dict(readiness.notes) or None)
         status = 200 if readiness.ready else 503
-        return Response(body.model_dump_json(exclude_none=True), status_code=status, media_type="application/json")
+        return Response(
+            body.model_dump_json(exclude_none=True),
+            status_code=status,
+            media_type="application/json",
+            headers=worker_header,
+        )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

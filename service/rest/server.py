@@ -46,8 +46,10 @@ class RestServer:
         access_log: bool,
         ssl_context: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self._host = host
+        self._reuse_port = reuse_port
         self._ssl_context = ssl_context
         self._requested_port = port
         self._app = app
@@ -90,7 +92,7 @@ class RestServer:
 
     async def start(self) -> None:
         """Bind and begin serving; returns once connections are accepted."""
-        self._socket = _listening_socket(self._host, self._requested_port)
+        self._socket = _listening_socket(self._host, self._requested_port, reuse_port=self._reuse_port)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="rest-server")
         while not self._server.started:
             if self._task.done():
@@ -118,13 +120,17 @@ class RestServer:
         self._server.force_exit = True
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def _listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     # Protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of such sockets, and
     # without it a response's body segment waits for the client's delayed ACK of the headers (~40 ms).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            # Worker processes each bind their own listener on the shared port; the kernel spreads new
+            # connections over them (service.workers). Without it a second gateway on the port fails to start.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(2048)

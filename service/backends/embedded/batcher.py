@@ -1,56 +1,23 @@
-"""Dynamic micro-batching for one model version.
-
-Requests of any row count queue here; a collector coalesces them into one model call of at most
-``max_batch_size`` rows, waiting at most ``batch_timeout_ms`` after the oldest queued request for
-more rows to arrive (with ``eager_when_idle``, only while another call of the version is running:
-an idle model then takes what is queued at once, so a lone request pays no batching delay). Model
-calls run in a thread pool, at most ``slots`` at a time per version, so the event loop never blocks;
-while every slot is busy, requests keep queueing and the next call takes a fuller batch. Each request
-gets its own rows of the output, in order.
-
-Bounds: a request larger than ``max_batch_size`` is split into several calls; more than
-``max_queued_rows`` waiting rows refuse new requests with Overloaded; a request whose deadline passes
-is answered DeadlineExceeded at once (and dropped from the queue if it had not been taken yet).
-``close`` refuses new requests and answers every accepted one before it returns.
-"""
+"""The embedded runtime's batcher: the shared batching core (``service.backends.batching``) whose model
+call runs the version's signature function in the inference thread pool, so the event loop never blocks."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import DeadlineExceeded, InternalError, ModelNotReady, Overloaded, ServiceError
-from service.observability import tracing
+from service.backends.batching import BatchQueue
 from service.settings import BatchingSettings
 
-log = logging.getLogger(__name__)
-
+#: The model function: rows in, rows out (blocking; runs in a thread).
 BatchFunction = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(eq=False)
-class _Request:
-    """Rows waiting for one model call; ``queued`` until taken into a batch or abandoned."""
-
-    rows: np.ndarray
-    future: asyncio.Future[np.ndarray]
-    enqueued: float
-    queued: bool = True
-    # time.monotonic() when its model call started and ended, and that call's rows (for the request's trace)
-    call_started: float = 0.0
-    call_ended: float = 0.0
-    call_rows: int = 0
-
-
-class Batcher:
-    """Coalesces concurrent predictions for one model version into batched model calls."""
+class Batcher(BatchQueue):
+    """Coalesces concurrent predictions for one loaded version into batched calls run in ``executor``."""
 
     def __init__(
         self,
@@ -62,193 +29,14 @@ class Batcher:
         on_batch: Callable[[int], None] | None = None,
         label: str = "model",
     ) -> None:
-        self._run = run
-        self._max_rows = settings.max_batch_size
-        self._window = settings.batch_timeout_ms / 1000
-        self._eager_when_idle = settings.eager_when_idle
-        self._calls_running = 0  # model calls between their start and their slot's release
-        self._max_queued = settings.max_queued_rows
-        self._executor = executor
-        self._slots = asyncio.Semaphore(slots)
-        self._on_batch = on_batch
-        self._label = label
-        self._queue: deque[_Request] = deque()
-        self._queued_rows = 0
-        self._arrived = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
-        self._closing = False
-        self._collector: asyncio.Task[None] | None = None
+        async def in_thread(parts: list[np.ndarray], timeout: float | None) -> np.ndarray:
+            # The deadline is enforced by the queue's timers; a running model call cannot be interrupted.
+            del timeout
+            return await asyncio.get_running_loop().run_in_executor(executor, _run_concatenated, run, parts)
 
-    @property
-    def queued_rows(self) -> int:
-        """Rows accepted and not yet taken into a model call."""
-        return self._queued_rows
+        super().__init__(in_thread, settings=settings, slots=slots, on_batch=on_batch, label=label)
 
-    @property
-    def accepting(self) -> bool:
-        """False once ``close`` began."""
-        return not self._closing
 
-    def start(self) -> None:
-        """Start the collector; call from the event loop that will submit."""
-        if self._collector is None:
-            self._collector = asyncio.create_task(self._collect(), name=f"batcher {self._label}")
-
-    async def submit(self, rows: np.ndarray, timeout: float | None) -> np.ndarray:
-        """The model's output for ``rows`` (``[N, ...]``), computed within a batch."""
-        if self._closing or self._collector is None:
-            raise ModelNotReady(f"{self._label} is unloading")
-        count = len(rows)
-        if self._queued_rows + count > self._max_queued:
-            raise Overloaded(
-                f"{self._label} has {self._queued_rows} rows queued; {count} more would pass the limit"
-                f" of {self._max_queued}"
-            )
-        if timeout is not None and timeout <= 0:
-            raise DeadlineExceeded("the request's deadline passed before it was queued")
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        traced_at = time.monotonic()
-        requests = []
-        for start in range(0, count, self._max_rows):
-            request = _Request(rows[start : start + self._max_rows], loop.create_future(), now)
-            request.future.add_done_callback(lambda _, r=request: self._leave_queue(r))  # type: ignore[misc]
-            requests.append(request)
-        self._queue.extend(requests)
-        self._queued_rows += count
-        self._arrived.set()
-        timer = loop.call_later(timeout, self._expire, requests) if timeout is not None else None
-        try:
-            outputs = [await request.future for request in requests]
-        finally:
-            if timer is not None:
-                timer.cancel()
-            for request in requests:
-                if not request.future.done():
-                    request.future.cancel()  # the caller went away: free its place in the queue
-                elif not request.future.cancelled():
-                    request.future.exception()  # retrieved: the first failure was raised already
-        if tracing.tracing_enabled():
-            for request in requests:
-                tracing.record_span("queue wait", traced_at, request.call_started)
-                tracing.record_span(
-                    "model call",
-                    request.call_started,
-                    request.call_ended,
-                    **{"classifier.batch_rows": request.call_rows},
-                )
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-
-    async def close(self) -> None:
-        """Refuse new requests, run every queued one, and return when all are answered."""
-        self._closing = True
-        self._arrived.set()
-        if self._collector is not None:
-            await self._collector
-        while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
-
-    # -- internals ----------------------------------------------------------------------------------
-
-    def _leave_queue(self, request: _Request) -> None:
-        if request.queued:
-            request.queued = False
-            self._queued_rows -= len(request.rows)
-
-    def _expire(self, requests: list[_Request]) -> None:
-        for request in requests:
-            if not request.future.done():
-                where = "while queued" if request.queued else "while the model ran"
-                self._leave_queue(request)
-                request.future.set_exception(DeadlineExceeded(f"the request's deadline passed {where}"))
-
-    def _has_queued(self) -> bool:
-        # Done-callbacks run a loop turn late, so an answered head may still look queued.
-        while self._queue and (not self._queue[0].queued or self._queue[0].future.done()):
-            self._leave_queue(self._queue.popleft())
-        return bool(self._queue)
-
-    async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self._has_queued():
-                if self._closing:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-            await self._slots.acquire()
-            # Rows that arrive while this waits join the batch, up to the window of the oldest one. With
-            # eager_when_idle, the window only applies while another call of this version runs: an idle
-            # model takes a request at once (waiting would only add latency at low load), and under load
-            # rows queue up behind the running call anyway.
-            while (
-                (self._calls_running or not self._eager_when_idle)
-                and self._has_queued()
-                and self._queued_rows < self._max_rows
-                and not self._closing
-            ):
-                left = self._queue[0].enqueued + self._window - loop.time()
-                if left <= 0:
-                    break
-                self._arrived.clear()
-                timer = loop.call_later(left, self._arrived.set)
-                await self._arrived.wait()
-                timer.cancel()
-            batch = self._take_batch()
-            if not batch:
-                self._slots.release()
-                continue
-            self._calls_running += 1
-            task = asyncio.create_task(self._execute(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-
-    def _take_batch(self) -> list[_Request]:
-        batch: list[_Request] = []
-        rows = 0
-        while self._has_queued():
-            request = self._queue[0]
-            if batch and rows + len(request.rows) > self._max_rows:
-                break
-            self._queue.popleft()
-            self._leave_queue(request)
-            batch.append(request)
-            rows += len(request.rows)
-        return batch
-
-    async def _execute(self, batch: list[_Request]) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            parts = [request.rows for request in batch]
-            rows = sum(len(part) for part in parts)
-            if self._on_batch is not None:
-                self._on_batch(rows)
-            started = time.monotonic()
-            output = await loop.run_in_executor(self._executor, self._run_batch, parts)
-            ended = time.monotonic()
-            for request in batch:
-                request.call_started, request.call_ended, request.call_rows = started, ended, rows
-        except Exception as exc:
-            error = exc if isinstance(exc, ServiceError) else InternalError("the model call failed")
-            if error is not exc:
-                log.error("model call of %s failed", self._label, exc_info=exc)
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(error)
-        else:
-            start = 0
-            for request in batch:
-                end = start + len(request.rows)
-                if not request.future.done():
-                    request.future.set_result(output[start:end])
-                start = end
-        finally:
-            self._calls_running -= 1
-            self._slots.release()
-
-    def _run_batch(self, parts: list[np.ndarray]) -> np.ndarray:
-        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        output = self._run(rows)
-        if len(output) != len(rows):
-            raise InternalError(f"the model answered {len(output)} rows for {len(rows)}")
-        return output
+def _run_concatenated(run: BatchFunction, parts: list[np.ndarray]) -> np.ndarray:
+    # Concatenation (a copy of every row) happens in the thread too, off the event loop.
+    return run(parts[0] if len(parts) == 1 else np.concatenate(parts))

@@ -9,9 +9,13 @@
   both raise BackendUnavailable (503; readiness turns false).
 - Spec: ``Predict`` on the ``spec`` signature (``probe`` int32 ``[1]`` -> ``spec_json``), once per
   (model, version), cached; concurrent first requests share one call.
-- Predict: pinned to the version (``model_spec.version``), inputs as raw ``tensor_content`` bytes, in
-  chunks of at most ``settings.batching.max_batch_size`` rows (TF Serving refuses larger batches than its
-  own ``max_batch_size``; its batching scheduler merges requests). The answer must name the version asked.
+- Predict: rows of concurrent requests for one version are coalesced by the shared batching core
+  (``service.backends.batching``, the embedded batcher's rule: eager when idle, a window while an RPC of
+  the version runs, deadlines expire in the queue, answers split back in order), so the gateway pays one
+  RPC per batch, at most ``tfserving_calls_per_version`` at once. A batch holds at most
+  ``settings.batching.max_batch_size`` rows (TF Serving refuses larger batches than its own
+  ``max_batch_size``). Pinned to the version (``model_spec.version``), inputs as raw ``tensor_content``
+  bytes; the answer must name the version asked.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from functools import partial
 
 import numpy as np
 from google.protobuf import text_format
@@ -28,6 +32,7 @@ from pydantic import ValidationError
 from features import contract
 from features.spec import ModelSpec
 from service.backends.base import ModelBackend, ModelStatus, VersionState, VersionStatus
+from service.backends.batching import BatchQueue
 from service.backends.tfserving.client import TFServingClient
 from service.errors import (
     BackendUnavailable,
@@ -79,6 +84,8 @@ class TFServingBackend(ModelBackend):
         self._reachable = False
         self._specs: dict[tuple[str, int], ModelSpec] = {}
         self._spec_fetches: dict[tuple[str, int], asyncio.Task[ModelSpec]] = {}
+        self._queues: dict[tuple[str, int], BatchQueue] = {}
+        self._closing_queues: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._in_flight = 0
@@ -99,7 +106,11 @@ class TFServingBackend(ModelBackend):
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+        queues, self._queues = list(self._queues.values()), {}
+        closing = [*(q.close() for q in queues), *self._closing_queues]
         try:
+            # Every queued request is still sent and answered (their deadlines bound the wait).
+            await asyncio.wait_for(asyncio.gather(*closing), self._settings.tfserving_timeout_s)
             await asyncio.wait_for(self._idle.wait(), self._settings.tfserving_timeout_s)
         except TimeoutError:
             log.warning("closing the TF Serving channel with %d predictions still in flight", self._in_flight)
@@ -147,6 +158,7 @@ class TFServingBackend(ModelBackend):
         served = {(s.name, v.version) for s in statuses.values() for v in s.versions if v.state is not VersionState.END}
         for key in [key for key in self._specs if key not in served]:
             del self._specs[key]
+        self._drop_queues(served)
 
     async def _fetch_status(self, name: str) -> ModelStatus:
         request = GetModelStatusRequest()
@@ -222,27 +234,51 @@ class TFServingBackend(ModelBackend):
     # -- predict ------------------------------------------------------------------------------------
 
     async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
-        """Probabilities from exactly ``version``, in chunks TF Serving's batching accepts."""
+        """Probabilities from exactly ``version``, sent to TF Serving in a batch with concurrent requests."""
         spec = await self.get_spec(name, version)
-        features = spec.features
         try:
-            contract.check_batch(inputs, features)
+            contract.check_batch(inputs, spec.features)
         except contract.BatchMismatch as exc:
             raise InvalidInput(f"model '{name}' version {version}: {exc}") from exc
-        step = self._settings.batching.max_batch_size
         self._in_flight += 1
         self._idle.clear()
         try:
-            chunks: list[Awaitable[np.ndarray]] = [
-                self._predict_chunk(name, version, features.input_name, inputs[i : i + step], len(spec.labels), timeout)
-                for i in range(0, len(inputs), step)
-            ]
-            parts = await asyncio.gather(*chunks)
+            return await self._queue(name, version, spec).submit(inputs, timeout)
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _queue(self, name: str, version: int, spec: ModelSpec) -> BatchQueue:
+        key = (name, version)
+        queue = self._queues.get(key)
+        if queue is None:
+            call = partial(self._predict_batch, name, version, spec.features.input_name, len(spec.labels))
+            queue = BatchQueue(
+                call,
+                settings=self._settings.batching,
+                slots=self._settings.tfserving_calls_per_version,
+                on_batch=lambda rows: self._metrics.observe_batch(name, version, rows),
+                label=f"model '{name}' version {version}",
+            )
+            queue.start()
+            self._queues[key] = queue
+        return queue
+
+    def _drop_queues(self, served: set[tuple[str, int]]) -> None:
+        """Close the queues of versions TF Serving no longer serves (their queued requests are still sent)."""
+        for key in list(self._queues):
+            if key not in served:
+                queue = self._queues.pop(key)
+                task = asyncio.create_task(queue.close(), name=f"close-queue-{key[0]}-{key[1]}")
+                self._closing_queues.add(task)
+                task.add_done_callback(self._closing_queues.discard)
+
+    async def _predict_batch(
+        self, name: str, version: int, input_name: str, labels: int, parts: list[np.ndarray], timeout: float | None
+    ) -> np.ndarray:
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return await self._predict_chunk(name, version, input_name, rows, labels, timeout)
 
     async def _predict_chunk(
         self, name: str, version: int, input_name: str, rows: np.ndarray, labels: int, timeout: float | None
@@ -260,7 +296,6 @@ class TFServingBackend(ModelBackend):
             self._wake.set()
             raise
         _check_version(response, name, version)
-        self._metrics.observe_batch(name, version, len(rows))
         try:
             probabilities = tensor_to_array(response.outputs[contract.PROBABILITIES_OUTPUT])
         except (KeyError, InvalidInput) as exc:

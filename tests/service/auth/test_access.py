@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,46 @@ def test_token_bucket_says_when_the_next_token_comes() -> None:
     assert bucket.take() == 0.0 and bucket.take() == 0.0
     wait = bucket.take()
     assert 90.0 < wait <= 100.0  # the next token, 1 / 0.01 s after the bucket emptied
+
+
+#: Run in each of several processes: take up to 10 requests of the key from a shared bucket, print the admitted.
+_WORKER_TAKES = """
+import sys
+from pathlib import Path
+from service.auth.access import AccessControl
+from service.errors import QuotaExceeded
+access = AccessControl(Path(sys.argv[1]), poll_interval_s=1, workers=3, shared_dir=Path(sys.argv[2]))
+admitted = 0
+for _ in range(10):
+    try:
+        access.check("Bearer " + sys.argv[3], "classify")
+        admitted += 1
+    except QuotaExceeded:
+        pass
+print(admitted)
+"""
+
+
+def test_workers_of_one_gateway_share_each_keys_bucket(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.json"
+    key = add_key(keys_file, "web", "classify", rate=0.001, burst=6)
+    shared = tmp_path / "ratelimit"
+    shared.mkdir()
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _WORKER_TAKES, str(keys_file), str(shared), key],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        )
+        for _ in range(3)
+    ]
+    admitted = [int(run.stdout) for run in runs]
+
+    # The first process takes the whole burst; the key's total over all processes is its burst, not 3 x 2.
+    assert admitted == [6, 0, 0]
+    assert [path.suffix for path in shared.iterdir()] == [".bucket"]

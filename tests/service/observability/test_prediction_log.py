@@ -225,3 +225,31 @@ async def test_unwritable_sink_is_counted_and_serving_goes_on(models_dir: Path, 
             await asyncio.sleep(0.05)
     assert _counter(exposition, "classifier_prediction_log_errors_total") >= 4
     assert _counter(exposition, "classifier_prediction_log_written_total") == 0
+
+
+async def test_each_worker_writes_its_own_file_and_export_reads_them_all(models_dir: Path, tmp_path: Path) -> None:
+    log_path = tmp_path / "predictions.jsonl"
+    texts = {0: "sunny and warm", 1: "rain all day"}
+    for worker, text in texts.items():  # two workers of one gateway, one after the other (same config)
+        settings = observed_settings(
+            models_dir,
+            models=["tiny-text"],
+            grpc_enabled=False,
+            worker_id=worker,
+            prediction_log=PredictionLogSettings(path=log_path, raw_inputs=True),
+        )
+        async with (
+            running_gateway(settings) as gateway,
+            httpx.AsyncClient(base_url=gateway.rest.url, timeout=60) as client,
+        ):
+            response = await client.post("/v1/models/tiny-text:classify", json=text_body(text))
+            assert response.status_code == 200
+    assert not log_path.exists()
+    for worker, text in texts.items():
+        logged = {line.get("raw_text") for line in _lines(tmp_path / f"predictions.w{worker}.jsonl")}
+        assert text in logged and texts[1 - worker] not in logged  # (the readiness sample is logged too)
+    out = tmp_path / "exported"
+    done = _predlog("export", "--log", str(log_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    exported = {path.read_text() for path in out.rglob("*.txt")}
+    assert set(texts.values()) <= exported
