@@ -25,10 +25,11 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -285,6 +286,10 @@ async def overload(models: Path) -> bool:
     other = run.sent - run.count(200) - run.count(429)
     p99 = run.p(200, 0.99)
     print(f"admitted p99 {p99:.3f}s (target {LATENCY_TARGET_S}s); refused share {refused:.0%}; other answers {other}")
+    sent_rate = run.sent / max(run.seconds, 1e-9)
+    if sent_rate < 0.9 * 5 * capacity:
+        # An open-loop generator that cannot keep its rate measures its own backlog, not the gateway's.
+        print(f"the generator sent {sent_rate:.0f} req/s of {5 * capacity:.0f} asked: figures not valid (busy machine)")
     return p99 <= LATENCY_TARGET_S and run.p(429, 0.99) <= 0.05 and other == 0
 
 
@@ -399,9 +404,19 @@ def main() -> int:
 
             models = Path(scratch) / "models"
             build_tiny_models(models)
-        kept = asyncio.run(SCENARIOS[args.scenario](models))
+        kept = _run(SCENARIOS[args.scenario](models))
     print(f"{args.scenario}: {'PASS' if kept else 'FAIL'}")
     return 0 if kept else 1
+
+
+def _run(scenario: Coroutine[Any, Any, bool]) -> bool:
+    # The generator on uvloop when installed: an open loop of hundreds of requests a second must not
+    # become the bottleneck it measures.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(scenario)
+    return uvloop.run(scenario)
 
 
 if __name__ == "__main__":
