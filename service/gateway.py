@@ -31,6 +31,7 @@ from service.metrics import Metrics
 from service.observability.logging_setup import configure_logging
 from service.observability.tracing import disable_tracing, enable_tracing
 from service.rest.app import create_app
+from service.rest.early_shed import EarlyShed
 from service.rest.server import RestServer
 from service.settings import Settings
 from service.tls import ServerTls
@@ -75,6 +76,7 @@ def build_surfaces(
             access_log=settings.log_level == "debug",
             ssl_context=None if tls is None else tls.ssl_context,
             limits=settings.connections,
+            shed=EarlyShed(classifier.admission),
             reuse_port=settings.worker_id is not None,
         )
     ]

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.settings import ConnectionLimits
@@ -43,6 +45,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header size, count and time limits (set by ``guarded_protocol``)."""
 
     limits: ConnectionLimits = ConnectionLimits()
+    #: Asked when a request's headers are complete: an app that refuses it now, or None (``early_shed``).
+    shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,7 +105,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._headers_completed += 1
         self._header_bytes = 0
         self._disarm_header_timer()
-        super().on_headers_complete()
+        refusal = None
+        if self.shed is not None and (self.cycle is None or self.cycle.response_complete):
+            refusal = self.shed(self.url, self.headers)
+        if refusal is None:
+            super().on_headers_complete()
+            return
+        # uvicorn runs ``self.app`` for the request it builds here: this one runs the refusal instead, and
+        # uvicorn still drains its body and keeps the connection alive as after any answer.
+        app = self.app
+        self.app = refusal
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -142,6 +159,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:
-    """A protocol class for ``uvicorn.Config(http=...)`` that enforces ``limits``."""
-    return type("GuardedHttpTools", (GuardedHttpToolsProtocol,), {"limits": limits})
+def guarded_protocol(
+    limits: ConnectionLimits, shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None
+) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class for ``uvicorn.Config(http=...)`` that enforces ``limits`` and asks ``shed`` (if
+    given) whether to refuse each request before the app sees it."""
+    # staticmethod: a plain function as a class attribute would otherwise be bound to the protocol.
+    hook = None if shed is None else staticmethod(shed)
+    return type("GuardedHttpTools", (GuardedHttpToolsProtocol,), {"limits": limits, "shed": hook})

@@ -12,10 +12,11 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from service.rest.connection_limits import guarded_protocol
 from service.settings import ConnectionLimits
@@ -46,6 +47,8 @@ class RestServer:
         access_log: bool,
         ssl_context: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
+        # Asked per request before the app (service.rest.early_shed): a refusal app, or None.
+        shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None,
         reuse_port: bool = False,
     ) -> None:
         self._host = host
@@ -64,7 +67,7 @@ class RestServer:
             server_header=False,
             timeout_graceful_shutdown=graceful_timeout_s,
             # httptools with header size, count and time limits (uvicorn enforces none of them there).
-            http=guarded_protocol(limits),
+            http=guarded_protocol(limits, shed),
             timeout_keep_alive=max(1, round(limits.keep_alive_s)),
             limit_concurrency=limits.max_connections,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -83,6 +84,35 @@ async def test_request_is_429_with_retry_after_when_the_model_queue_is_full(
     assert 'classifier_queued_requests{model="tiny-text"} 1.0' in metrics
     assert 'classifier_inflight_requests{model="tiny-text"} 1.0' in metrics
     assert 'classifier_refused_total{model="tiny-text",reason="queue_full"}' in metrics
+
+
+async def test_under_overload_a_classify_request_is_refused_before_the_app_sees_it(
+    strict: Gateway, client: httpx.AsyncClient
+) -> None:
+    admission = strict.classifier.admission
+    head = (
+        b"POST /v1/models/tiny-text:classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000000\r\nX-Request-ID: shed-me\r\nConnection: close\r\n\r\n"
+    )
+    async with admission.slot("tiny-text", time.monotonic() + 60):
+        queued = asyncio.create_task(client.post("/v1/models/tiny-text:classify", json=TEXT))
+        while (lane := admission.lane("tiny-text")) is None or lane.waiting == 0:
+            await asyncio.sleep(0.01)
+        # The app would answer this body size 413; refused at the door (service.rest.early_shed), the
+        # request gets the 429 at once, with no body sent at all.
+        refused = await exchange(strict, head)
+    assert (await queued).status_code == 200
+    calm = await exchange(strict, head)  # no overload now: the app's own answer
+
+    status_line, _, rest = refused.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line == b"HTTP/1.1 429 Too Many Requests"
+    assert b"retry-after: 1" in headers.lower() and b"x-request-id: shed-me" in headers.lower()
+    assert b"content-type: application/problem+json" in headers.lower()
+    problem = json.loads(body)
+    assert problem["type"] == "urn:classifier:problem:overloaded" and problem["request_id"] == "shed-me"
+    assert "already waiting" in problem["detail"]
+    assert calm.startswith(b"HTTP/1.1 413 ")
 
 
 async def test_request_is_429_at_once_when_its_expected_wait_passes_its_deadline(
