@@ -1,7 +1,7 @@
 """Short segments of training texts, so a text model also learns what short messages look like.
 
 A model trained on whole e-mails sees a subject line or a single sentence only at serving time. With
-``--augment``, each training text also contributes, with the same label, one segment drawn from: its
+``--short-texts``, each training text also contributes, with the same label, one segment drawn from: its
 first line (the subject of an e-mail), its first sentence after that line, and a prefix of a random
 number of words; training then covers both lengths at twice the samples (``per_text`` segments
 each, up to all three, when time allows more). The segments are drawn once, seeded, before preprocessing (the shared
