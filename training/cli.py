@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, default=Path("models"))
     train.add_argument("--epochs", type=int, default=15, help="upper bound; early stopping on val")
     train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--patience", type=int, default=3, help="epochs without a better val loss before stopping")
     train.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation and shuffling")
     train.add_argument("--val-split", type=_fraction, default=0.1, metavar="FRACTION",
                        help="share of the data held out for early stopping and calibration (default 0.1)")  # fmt: skip
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--polarity", choices=["as_is", "light_on_dark"], default=_DEFAULTS.polarity)
     text = train.add_argument_group("text")
     text.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, help="vocabulary size")
+    text.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, help="rarer tokens become <unk>")
     text.add_argument("--sequence-length", type=int, default=_DEFAULTS.sequence_length)
     text.add_argument(
         "--char-ngrams",
@@ -178,6 +180,7 @@ def _train(args: argparse.Namespace) -> int:
         color_mode=args.color_mode,
         polarity=args.polarity,
         max_tokens=args.max_tokens,
+        min_count=args.min_count,
         sequence_length=args.sequence_length,
         char_ngram_sizes=args.char_ngrams,
         char_ngram_buckets=args.char_ngram_buckets if args.char_ngrams else 0,
@@ -192,6 +195,7 @@ def _train(args: argparse.Namespace) -> int:
         options=options,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        patience=args.patience,
         seed=args.seed,
         val_fraction=args.val_split,
         max_minutes=args.max_minutes,
