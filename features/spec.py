@@ -72,6 +72,15 @@ class TextFeatures(_Frozen):
     lowercase: bool = True
     token_pattern: str = r"[^\W_]+|[^\w\s]"
 
+    char_ngram_sizes: tuple[int, ...] = Field(
+        default=(),
+        max_length=4,
+        description="Lengths of the character n-grams of each token (marked '<token>') hashed after the"
+        " token ids, so misspellings, numbers and unseen words still share ids with known ones. Empty: off.",
+    )
+    char_ngram_buckets: int = Field(default=0, ge=0, le=1 << 20, description="Hash buckets for n-grams.")
+    char_ngram_length: int = Field(default=0, ge=0, le=100_000, description="N-gram ids after the token ids.")
+
     pad_id: Literal[0] = 0
     oov_id: Literal[1] = 1
 
@@ -80,13 +89,27 @@ class TextFeatures(_Frozen):
     def _unique_tokens(cls, vocabulary: tuple[str, ...]) -> tuple[str, ...]:
         return _unique(vocabulary, "vocabulary tokens")
 
+    @model_validator(mode="after")
+    def _ngrams_all_or_nothing(self) -> TextFeatures:
+        settings = (bool(self.char_ngram_sizes), self.char_ngram_buckets > 0, self.char_ngram_length > 0)
+        if len(set(settings)) != 1:
+            raise ValueError("char_ngram_sizes, char_ngram_buckets and char_ngram_length are set together or not")
+        if any(size < 1 or size > 16 for size in self.char_ngram_sizes):
+            raise ValueError("char n-gram sizes must be between 1 and 16")
+        return self
+
+    @property
+    def id_count(self) -> int:
+        """Ids the model must embed: the vocabulary's, then the n-gram buckets'."""
+        return len(self.vocabulary) + self.char_ngram_buckets
+
     @property
     def input_name(self) -> str:
         return "token_ids"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.sequence_length,)
+        return (self.sequence_length + self.char_ngram_length,)
 
     @property
     def input_dtype(self) -> str:
@@ -206,6 +229,9 @@ class ModelSpec(BaseModel):
             content.pop("class_baseline", None)
         if content["min_confidence"] is None:
             del content["min_confidence"]  # specs written before the field existed keep their hash
+        if content["features"].get("char_ngram_length") == 0:
+            for key in ("char_ngram_sizes", "char_ngram_buckets", "char_ngram_length"):
+                del content["features"][key]  # so do text specs without n-grams
         return _hash_of(content)
 
     @property

@@ -9,6 +9,13 @@ which ordinary text never has and which keeps its cost linear in the text.
 Ids come from the spec's vocabulary: id 0 pads, id 1 stands for any token not in the vocabulary.
 Sequences keep their first ``sequence_length`` tokens and are padded at the end.
 
+With character n-grams on (``spec.char_ngram_sizes``), ``spec.char_ngram_length`` more ids follow:
+for each kept token in order, wrapped as ``<token>``, every n-gram of each size (a token shorter than
+a size gives itself once), id ``len(vocabulary) + crc32(utf-8 n-gram) % char_ngram_buckets``; the
+first ``char_ngram_length`` of them, padded with ``pad_id``. CRC-32 (zlib) is fixed and unseeded, so
+every process computes the same ids; the buckets let misspelled, inflected and numeric tokens that
+are out of the vocabulary still share ids with the words they resemble.
+
 Text with no token at all (empty, whitespace only, only characters the pattern skips) is refused
 with :class:`UndecodableInput`: a model cannot classify nothing, and a request that sends nothing
 is a client mistake better reported than answered with a guess.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -57,8 +65,9 @@ def preprocess_text(text: str, spec: TextFeatures, limits: InputLimits | None = 
         limits: Bounds on the input; the defaults of :class:`InputLimits` when omitted.
 
     Returns:
-        A new ``int32`` array of shape ``(spec.sequence_length,)``: the ids of the first
-        ``sequence_length`` tokens (``spec.oov_id`` for unknown ones), then ``spec.pad_id``.
+        A new ``int32`` array of shape ``spec.input_shape``: the ids of the first
+        ``sequence_length`` tokens (``spec.oov_id`` for unknown ones), then ``spec.pad_id``;
+        then, with character n-grams on, their n-gram ids padded the same way.
 
     Raises:
         UndecodableInput: ``text`` is not a ``str`` or has no token.
@@ -72,11 +81,34 @@ def preprocess_text(text: str, spec: TextFeatures, limits: InputLimits | None = 
     tokens = list(islice(_tokens(text, spec.normalization, spec.lowercase, spec.token_pattern), spec.sequence_length))
     if not tokens:
         raise UndecodableInput("the text has no tokens (empty or whitespace only)")
-    ids = np.full(spec.sequence_length, spec.pad_id, dtype=np.int32)
+    ids = np.full(spec.input_shape, spec.pad_id, dtype=np.int32)
     ids[: len(tokens)] = np.fromiter(
         map(_index(spec.vocabulary).get, tokens, repeat(spec.oov_id)), dtype=np.int32, count=len(tokens)
     )
+    if spec.char_ngram_length:
+        grams = ngram_ids(tokens, spec)
+        ids[spec.sequence_length : spec.sequence_length + len(grams)] = grams
     return ids
+
+
+def char_ngrams(token: str, sizes: tuple[int, ...]) -> Iterator[str]:
+    """The n-grams of ``<token>`` for each size in ``sizes``; a shorter marked token is one n-gram."""
+    marked = f"<{token}>"
+    for size in sizes:
+        if len(marked) <= size:
+            yield marked
+            continue
+        for start in range(len(marked) - size + 1):
+            yield marked[start : start + size]
+
+
+def ngram_ids(tokens: Iterable[str], spec: TextFeatures) -> npt.NDArray[np.int32]:
+    """The hashed n-gram ids of ``tokens`` under ``spec``, at most ``spec.char_ngram_length`` of them."""
+    offset, buckets, sizes = len(spec.vocabulary), spec.char_ngram_buckets, spec.char_ngram_sizes
+    grams = islice((gram for token in tokens for gram in char_ngrams(token, sizes)), spec.char_ngram_length)
+    return np.fromiter(
+        (offset + zlib.crc32(gram.encode("utf-8", "surrogatepass")) % buckets for gram in grams), dtype=np.int32
+    )
 
 
 def build_vocabulary(

@@ -34,6 +34,45 @@ class UtteranceNormalization(layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+@keras.saving.register_keras_serializable(package="training")
+class MaskedPooling(layers.Layer):  # type: ignore[misc]
+    """Mean and max of per-position vectors over the positions whose id is not padding.
+
+    Unmasked pooling over a mostly padded sequence makes a short message look like an empty one;
+    pooling only real positions keeps a subject line and a long e-mail on the same scale.
+    """
+
+    def __init__(self, pad_id: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pad_id = pad_id
+
+    def call(self, ids: Any, values: Any) -> Any:
+        mask = ops.expand_dims(ops.cast(ops.not_equal(ids, self.pad_id), values.dtype), -1)
+        count = ops.maximum(ops.sum(mask, axis=1), 1.0)
+        mean = ops.sum(values * mask, axis=1) / count
+        # Padded positions get a very low value so they never win the max; an all-padding row gives 0.
+        peak = ops.max(values * mask + (mask - 1.0) * 1e4, axis=1)
+        return ops.concatenate([mean, ops.where(ops.sum(mask, axis=1) > 0, peak, 0.0)], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pad_id": self.pad_id}
+
+
+@keras.saving.register_keras_serializable(package="training")
+class Positions(layers.Layer):  # type: ignore[misc]
+    """Positions ``start:stop`` of a sequence (the token ids before the n-gram ids, say)."""
+
+    def __init__(self, start: int, stop: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start, self.stop = start, stop
+
+    def call(self, inputs: Any) -> Any:
+        return inputs[:, self.start : self.stop]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
 def build_model(spec: ModelSpec) -> keras.Model:
     """A compiled classifier for ``spec``: its input is the spec's feature tensor, its output the softmax."""
     features = spec.features
@@ -84,17 +123,29 @@ def image_cnn(features: ImageFeatures, n_classes: int) -> keras.Model:
 
 
 def text_classifier(features: TextFeatures, n_classes: int) -> keras.Model:
-    """Token embeddings, a narrow convolution for short phrases, then mean- and max-pooling."""
+    """Token (and n-gram) embeddings, a narrow convolution for short phrases, then mean- and max-pooling.
+
+    With character n-grams, pooling skips padding (:class:`MaskedPooling`), so short and long texts
+    pool on the same scale; without, it pools every position as versions before n-grams did.
+    """
     inputs = _input(features.input_name, features.input_shape, features.input_dtype)
-    embedded = layers.Embedding(len(features.vocabulary), 64, name="embedding")(inputs)
+    embedded = layers.Embedding(features.id_count, 64, name="embedding")(inputs)
     embedded = layers.SpatialDropout1D(0.2)(embedded)
     phrases = layers.Conv1D(64, 3, padding="same", activation="relu")(embedded)
-    pooled = layers.Concatenate()(
-        [
-            layers.GlobalAveragePooling1D()(embedded),
-            layers.GlobalMaxPooling1D()(phrases),
-        ]
-    )
+    if features.char_ngram_length:
+        pooled = layers.Concatenate()(
+            [
+                MaskedPooling(features.pad_id, name="pool_words")(inputs, embedded),
+                MaskedPooling(features.pad_id, name="pool_phrases")(inputs, phrases),
+            ]
+        )
+    else:
+        pooled = layers.Concatenate()(
+            [
+                layers.GlobalAveragePooling1D()(embedded),
+                layers.GlobalMaxPooling1D()(phrases),
+            ]
+        )
     x = layers.Dropout(0.3)(pooled)
     return _classifier_head(inputs, x, n_classes, hidden=64, dropout=0.3, name="text_classifier")
 

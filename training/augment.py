@@ -7,13 +7,20 @@ epoch at little cost, and the exported graph (and so serving) is exactly the mod
 - image: small shifts, rotations and rescaling, contrast changes (Keras' random preprocessing layers);
 - audio: time shift, noise mixed in at a random SNR (in the mel power domain, where noises add), speed
   perturbation (the spectrogram stretched in time) and pitch perturbation (shifted across mel bands),
-  SpecAugment time and frequency masks (Park et al., 2019);
+  SpecAugment time and frequency masks (Park et al., 2019); a telephone channel (each mel band's power
+  scaled by a 300-3400 Hz band-pass response, nothing left above 4 kHz, as after resampling to 8 kHz)
+  and reverberation (each band's power convolved in time with an exponentially decaying tail of random
+  RT60 and level, the late reverberation of a room in the power domain);
 - text: random truncation to a short prefix (so short messages look like training data) and token
-  dropout to the out-of-vocabulary id (misspellings and unseen numbers look like that at serving).
+  dropout to the out-of-vocabulary id (misspellings and unseen numbers look like that at serving). With
+  character n-grams after the token ids, only the token ids drop out and nothing is truncated here (a
+  prefix of the ids would keep the n-grams of the whole text): short messages then come from
+  ``training.short_texts``, which cuts the raw texts before preprocessing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +51,10 @@ class AudioAugment:
     time_mask_frames: int = 8
     freq_masks: int = 1
     freq_mask_bands: int = 4
+    p_telephone: float = 0.3
+    p_reverb: float = 0.3
+    rt60_seconds: tuple[float, float] = (0.2, 0.9)
+    reverb_level: tuple[float, float] = (0.5, 20.0)
 
 
 @dataclass(frozen=True)
@@ -79,9 +90,12 @@ class Augmenter:
         import tensorflow as tf
 
         transform = _batch_transform(self.recipe, self.features, seed)
+        # One seed per batch from a seeded stream: the same seed gives the same variations, run after run.
+        batch_seeds = tf.data.Dataset.random(seed=seed)
         data = tf.data.Dataset.from_tensor_slices((train.x, train.y))
         data = data.shuffle(len(train.y), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-        return data.map(lambda x, y: (transform(x), y)).prefetch(1)
+        data = tf.data.Dataset.zip((data, batch_seeds))
+        return data.map(lambda xy, batch_seed: (transform(xy[0], batch_seed), xy[1])).prefetch(1)
 
 
 def _batch_transform(recipe: Recipe, features: FeatureSpec, seed: int) -> Any:
@@ -90,7 +104,7 @@ def _batch_transform(recipe: Recipe, features: FeatureSpec, seed: int) -> Any:
     if isinstance(recipe, TextAugment) and isinstance(features, TextFeatures):
         return _text_transform(recipe, features)
     if isinstance(recipe, AudioAugment) and isinstance(features, AudioFeatures):
-        return _audio_transform(recipe)
+        return _audio_transform(recipe, features)
     raise ValueError(f"{type(recipe).__name__} does not apply to {features.modality} features")
 
 
@@ -105,7 +119,7 @@ def _image_transform(recipe: ImageAugment, seed: int) -> Any:
         keras.layers.RandomContrast(recipe.contrast, value_range=(0, 255), seed=seed + 3),
     ]
 
-    def transform(x: Any) -> Any:
+    def transform(x: Any, batch_seed: Any) -> Any:  # noqa: ARG001 (the layers carry their own seeds)
         images = tf.cast(x, tf.float32)
         for layer in layers:
             images = layer(images, training=True)
@@ -118,30 +132,43 @@ def _text_transform(recipe: TextAugment, features: TextFeatures) -> Any:
     import tensorflow as tf
 
     length = features.sequence_length
-    positions = tf.range(length)[tf.newaxis, :]
+    positions = tf.range(features.input_shape[0])[tf.newaxis, :]
+    p_truncate = 0.0 if features.char_ngram_length else recipe.p_truncate
 
-    def transform(ids: Any) -> Any:
+    draw = _Draws()
+
+    def transform(ids: Any, batch_seed: Any) -> Any:
+        draw.start(batch_seed)
         rows = tf.shape(ids)[0]
-        keep = tf.random.uniform([rows, 1], recipe.min_tokens, recipe.max_tokens + 1, dtype=tf.int32)
-        truncate = tf.random.uniform([rows, 1]) < recipe.p_truncate
-        limit = tf.where(truncate, keep, length)
+        keep = draw([rows, 1], recipe.min_tokens, recipe.max_tokens + 1, dtype=tf.int32)
+        truncate = draw([rows, 1]) < p_truncate
+        limit = tf.where(truncate, keep, features.input_shape[0])
         ids = tf.where(positions < limit, ids, tf.zeros_like(ids) + features.pad_id)
-        drop = (tf.random.uniform(tf.shape(ids)) < recipe.dropout) & (ids != features.pad_id)
+        words = positions < length
+        drop = (draw(tf.shape(ids)) < recipe.dropout) & (ids != features.pad_id) & words
         return tf.where(drop, tf.zeros_like(ids) + features.oov_id, ids)
 
     return transform
 
 
-def _audio_transform(recipe: AudioAugment) -> Any:
+def _audio_transform(recipe: AudioAugment, features: AudioFeatures) -> Any:
     import tensorflow as tf
 
+    draw = _Draws()
+    floor = float(features.log_floor)
+    seconds_per_frame = features.hop_length / features.sample_rate
+    tail_frames = min(features.n_frames, round(recipe.rt60_seconds[1] / seconds_per_frame))
+
+    def chance_of(rows: Any, p: float) -> Any:
+        return draw([rows, 1, 1]) < p
+
     def chance(rows: Any) -> Any:
-        return tf.random.uniform([rows, 1, 1]) < recipe.p
+        return chance_of(rows, recipe.p)
 
     def shift_time(x: Any) -> Any:
         # Roll each clip by its own offset, then fill what wrapped around with the clip's quietest value.
         frames = tf.shape(x)[1]
-        offsets = tf.random.uniform([tf.shape(x)[0]], -recipe.max_shift_frames, recipe.max_shift_frames + 1, tf.int32)
+        offsets = draw([tf.shape(x)[0]], -recipe.max_shift_frames, recipe.max_shift_frames + 1, tf.int32)
         rolled = tf.map_fn(lambda pair: tf.roll(pair[0], pair[1], axis=0), (x, offsets), fn_output_signature=x.dtype)
         index = tf.range(frames)[tf.newaxis, :]
         wrapped = ((offsets[:, tf.newaxis] > 0) & (index < offsets[:, tf.newaxis])) | (
@@ -153,20 +180,20 @@ def _audio_transform(recipe: AudioAugment) -> Any:
     def add_noise(x: Any) -> Any:
         power = tf.exp(x)
         signal = tf.reduce_mean(power, axis=[1, 2], keepdims=True)
-        snr = tf.random.uniform([tf.shape(x)[0], 1, 1], *recipe.snr_db)
+        snr = draw([tf.shape(x)[0], 1, 1], *recipe.snr_db)
         # Noise with a random spectral tilt (white to pink-ish) and a little frame-to-frame variation.
-        tilt = tf.random.uniform([tf.shape(x)[0], 1, 1], 0.0, 1.5)
+        tilt = draw([tf.shape(x)[0], 1, 1], 0.0, 1.5)
         bands = tf.cast(tf.range(tf.shape(x)[2]), tf.float32)[tf.newaxis, tf.newaxis, :] / tf.cast(
             tf.shape(x)[2], tf.float32
         )
-        shape = tf.exp(-tilt * bands * 3.0) * tf.random.uniform(tf.shape(x), 0.5, 1.5)
+        shape = tf.exp(-tilt * bands * 3.0) * draw(tf.shape(x), 0.5, 1.5)
         shape /= tf.reduce_mean(shape, axis=[1, 2], keepdims=True)
         noise = signal / tf.pow(10.0, snr / 10.0) * shape
         return tf.math.log(power + noise)
 
     def stretch(x: Any) -> Any:
         frames, bands = tf.shape(x)[1], tf.shape(x)[2]
-        factor = tf.random.uniform([], *recipe.speed)
+        factor = draw([], *recipe.speed)
         new_frames = tf.cast(tf.round(tf.cast(frames, tf.float32) / factor), tf.int32)
         resized = tf.image.resize(x[..., tf.newaxis], [new_frames, bands])[..., 0]
         floor = tf.reduce_min(x, axis=[1, 2], keepdims=True)
@@ -174,7 +201,7 @@ def _audio_transform(recipe: AudioAugment) -> Any:
         return padded[:, :frames, :]
 
     def shift_pitch(x: Any) -> Any:
-        bands = tf.random.uniform([], -recipe.max_pitch_bands, recipe.max_pitch_bands + 1, tf.int32)
+        bands = draw([], -recipe.max_pitch_bands, recipe.max_pitch_bands + 1, tf.int32)
         rolled = tf.roll(x, bands, axis=2)
         index = tf.range(tf.shape(x)[2])[tf.newaxis, tf.newaxis, :]
         edge = tf.where(bands >= 0, x[:, :, :1], x[:, :, -1:])
@@ -187,15 +214,49 @@ def _audio_transform(recipe: AudioAugment) -> Any:
         index = tf.range(size)
         mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
         for _ in range(count):
-            widths = tf.random.uniform([rows, 1], 0, width + 1, tf.int32)
-            starts = tf.random.uniform([rows, 1], 0, tf.maximum(1, size - width), tf.int32)
+            widths = draw([rows, 1], 0, width + 1, tf.int32)
+            starts = draw([rows, 1], 0, tf.maximum(1, size - width), tf.int32)
             hit = (index[tf.newaxis, :] >= starts) & (index[tf.newaxis, :] < starts + widths)
             hit = hit[:, :, tf.newaxis] if axis == 1 else hit[:, tf.newaxis, :]
             x = tf.where(hit, mean, x)
         return x
 
-    def transform(x: Any) -> Any:
+    def channel(x: Any, gain: Any) -> Any:
+        # Back to mel power (the features add log_floor before the log), scale, and back to the log.
+        power = tf.maximum(tf.exp(x) - floor, 0.0)
+        return tf.math.log(power * gain + floor)
+
+    def telephone(x: Any) -> Any:
+        # Edges jittered per batch: phone lines and codecs differ.
+        low = draw([], 200.0, 400.0)
+        high = draw([], 3000.0, 3700.0)
+        hz = tf.constant(_band_centres(features))
+        below_nyquist = tf.cast(hz < 4_000.0, tf.float32)  # nothing survives resampling to 8 kHz above 4 kHz
+        gain = below_nyquist / (1.0 + tf.pow(low / hz, 12.0)) / (1.0 + tf.pow(hz / high, 24.0))
+        return channel(x, gain[tf.newaxis, tf.newaxis, :])
+
+    def reverberate(x: Any) -> Any:
+        rt60 = draw([], *recipe.rt60_seconds)
+        # Tail power per frame relative to the direct sound, log-uniform; energy falls 60 dB in RT60.
+        level = tf.exp(draw([], *(math.log(v) for v in recipe.reverb_level)))
+        lags = tf.range(tail_frames, dtype=tf.float32)
+        kernel = level * tf.exp(-13.8 * lags * seconds_per_frame / rt60)
+        kernel = tf.tensor_scatter_nd_update(kernel, [[0]], [1.0 + kernel[0]])
+        power = tf.maximum(tf.exp(x) - floor, 0.0)
+        rows, frames, bands = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        series = tf.reshape(tf.transpose(power, [0, 2, 1]), [rows * bands, frames, 1])
+        series = tf.pad(series, [[0, 0], [tail_frames - 1, 0], [0, 0]])  # causal: only the past echoes
+        wet = tf.nn.conv1d(series, tf.reverse(kernel, [0])[:, tf.newaxis, tf.newaxis], stride=1, padding="VALID")
+        wet = tf.transpose(tf.reshape(wet, [rows, bands, frames]), [0, 2, 1])
+        return tf.math.log(wet + floor)
+
+    def transform(x: Any, batch_seed: Any) -> Any:
+        draw.start(batch_seed)
         rows = tf.shape(x)[0]
+        if recipe.p_reverb:
+            x = tf.where(chance_of(rows, recipe.p_reverb), reverberate(x), x)
+        if recipe.p_telephone:
+            x = tf.where(chance_of(rows, recipe.p_telephone), telephone(x), x)
         x = tf.where(chance(rows), shift_time(x), x)
         x = tf.where(chance(rows), stretch(x), x)
         x = tf.where(chance(rows), shift_pitch(x), x)
@@ -204,3 +265,37 @@ def _audio_transform(recipe: AudioAugment) -> Any:
         return mask(x, 2, recipe.freq_masks, recipe.freq_mask_bands)
 
     return transform
+
+
+def _band_centres(features: AudioFeatures) -> Any:
+    import numpy as np
+
+    from features.audio import hz_to_mel, mel_to_hz
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(features.fmin), hz_to_mel(features.fmax), features.n_mels + 2))
+    return np.maximum(edges[1:-1], 1.0).astype(np.float32)
+
+
+class _Draws:
+    """Stateless uniform draws keyed by the batch's seed and the order of the call sites.
+
+    ``tf.data`` traces a transform once; each ``draw`` call site gets its own counter value at trace time,
+    and the batch seed varies per batch, so every batch and site draws differently yet reproducibly.
+    """
+
+    def __init__(self) -> None:
+        self._seed: Any = None
+        self._count = 0
+
+    def start(self, batch_seed: Any) -> None:
+        import tensorflow as tf
+
+        self._seed = tf.cast(batch_seed, tf.int64)
+        self._count = 0
+
+    def __call__(self, shape: Any, minval: Any = 0, maxval: Any = None, dtype: Any = None) -> Any:
+        import tensorflow as tf
+
+        self._count += 1
+        seed = tf.stack([self._seed, tf.constant(self._count, tf.int64)])
+        return tf.random.stateless_uniform(shape, seed, minval, maxval, dtype=dtype or tf.float32)

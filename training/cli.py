@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, default=Path("models"))
     train.add_argument("--epochs", type=int, default=15, help="upper bound; early stopping on val")
     train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--patience", type=int, default=3, help="epochs without a better val loss before stopping")
     train.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation and shuffling")
     train.add_argument("--val-split", type=_fraction, default=0.1, metavar="FRACTION",
                        help="share of the data held out for early stopping and calibration (default 0.1)")  # fmt: skip
@@ -56,7 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--polarity", choices=["as_is", "light_on_dark"], default=_DEFAULTS.polarity)
     text = train.add_argument_group("text")
     text.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, help="vocabulary size")
+    text.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, help="rarer tokens become <unk>")
     text.add_argument("--sequence-length", type=int, default=_DEFAULTS.sequence_length)
+    text.add_argument(
+        "--char-ngrams",
+        type=_ngram_sizes,
+        default=(),
+        metavar="SIZES",
+        help="hash character n-grams of these sizes after the token ids, e.g. 3,4 (default: off)",
+    )
+    text.add_argument("--char-ngram-buckets", type=int, default=1 << 15, help="hash buckets for --char-ngrams")
+    text.add_argument("--char-ngram-length", type=int, default=150, help="n-gram ids kept per text")
+    text.add_argument(
+        "--short-texts",
+        action="store_true",
+        help="also train on a short segment of each text (subject, first sentence or word prefix)",
+    )
     audio = train.add_argument_group("speech")
     audio.add_argument("--align", choices=["start", "loudest"], default=_DEFAULTS.audio_align)
 
@@ -108,6 +124,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _ngram_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes such as 3,4, got {text!r}") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > 16:
+        raise argparse.ArgumentTypeError("n-gram sizes are between 1 and 16")
+    return sizes
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         height, width = (int(part) for part in text.lower().split("x"))
@@ -154,7 +180,11 @@ def _train(args: argparse.Namespace) -> int:
         color_mode=args.color_mode,
         polarity=args.polarity,
         max_tokens=args.max_tokens,
+        min_count=args.min_count,
         sequence_length=args.sequence_length,
+        char_ngram_sizes=args.char_ngrams,
+        char_ngram_buckets=args.char_ngram_buckets if args.char_ngrams else 0,
+        char_ngram_length=args.char_ngram_length if args.char_ngrams else 0,
         audio_align=args.align,
     )
     job = TrainingJob(
@@ -165,12 +195,14 @@ def _train(args: argparse.Namespace) -> int:
         options=options,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        patience=args.patience,
         seed=args.seed,
         val_fraction=args.val_split,
         max_minutes=args.max_minutes,
         progress=args.progress,
         calibrate=not args.no_calibration,
         augment=args.augment,
+        short_texts=args.short_texts,
         min_confidence=args.min_confidence,
     )
     result = train_and_export(job)

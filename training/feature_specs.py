@@ -24,6 +24,9 @@ class FeatureOptions:
     max_tokens: int = 20_000
     min_count: int = 1
     sequence_length: int = 200
+    char_ngram_sizes: tuple[int, ...] = ()
+    char_ngram_buckets: int = 0
+    char_ngram_length: int = 0
     audio_align: Literal["start", "loudest"] = "start"
     clip_seconds: float = 1.0
 
@@ -43,5 +46,11 @@ def build_features(modality: Modality, options: FeatureOptions, train_texts: Seq
         if not train_texts:
             raise ValueError("a text model needs training texts to build its vocabulary")
         vocabulary = build_vocabulary(train_texts, max_tokens=options.max_tokens, min_count=options.min_count)
-        return TextFeatures(vocabulary=tuple(vocabulary), sequence_length=options.sequence_length)
+        return TextFeatures(
+            vocabulary=tuple(vocabulary),
+            sequence_length=options.sequence_length,
+            char_ngram_sizes=options.char_ngram_sizes,
+            char_ngram_buckets=options.char_ngram_buckets,
+            char_ngram_length=options.char_ngram_length,
+        )
     return AudioFeatures(align=options.audio_align, clip_seconds=options.clip_seconds)

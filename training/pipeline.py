@@ -13,12 +13,12 @@ from typing import Any
 
 from features.spec import Modality, ModelSpec
 from training.architectures import build_model
-from training.augment import Augmenter, default_recipe
+from training.augment import Augmenter, Recipe, default_recipe
 from training.calibration import apply_temperature, calibrate
 from training.evaluate import Evaluation, evaluate_predictions
 from training.export import export_version
 from training.feature_specs import FeatureOptions, build_features
-from training.loading import DatasetError, SkipLog, discover, featurize, read_split
+from training.loading import DatasetError, Samples, SkipLog, discover, featurize, read_split
 from training.progress import ProgressMode
 from training.train import configure_runtime, fit, predict
 
@@ -44,6 +44,10 @@ class TrainingJob:
     progress: ProgressMode = "auto"
     calibrate: bool = True
     augment: bool = False
+    #: Text only: add short segments of each training text (``training.short_texts``) to the training split.
+    short_texts: bool = False
+    #: The augmentation when ``augment`` is on; None: ``training.augment.default_recipe`` for the modality.
+    recipe: Recipe | None = None
     min_confidence: float | None = None
     workers: int | None = None
 
@@ -59,6 +63,26 @@ class TrainingResult:
     epochs_run: int
     seconds: float
     model: Any = field(repr=False, compare=False, default=None)
+
+
+def with_short_segments(samples: Samples, *, seed: int) -> Samples:
+    """``samples`` followed by short segments of each text (``training.short_texts``), same labels and paths."""
+    import random
+
+    from training.short_texts import ShortTexts, short_segments
+
+    rng, recipe = random.Random(seed), ShortTexts()
+    extended = Samples(list(samples.raws), list(samples.labels), list(samples.paths))
+    for raw, label, path in zip(samples.raws, samples.labels, samples.paths, strict=True):
+        if isinstance(raw, str):
+            for segment in short_segments(raw, recipe, rng):
+                extended.raws.append(segment)
+                extended.labels.append(label)
+                extended.paths.append(path)
+    logger.info(
+        "text: %d short segments added to %d training texts", len(extended.raws) - len(samples.raws), len(samples.raws)
+    )
+    return extended
 
 
 def train_and_export(job: TrainingJob) -> TrainingResult:
@@ -78,6 +102,8 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
     )
     skipped = SkipLog()
     samples = {name: read_split(getattr(files, name), job.modality, skipped, workers=job.workers) for name in SPLITS}
+    if job.short_texts and job.modality == "text":
+        samples["train"] = with_short_segments(samples["train"], seed=job.seed)
     train_texts = [raw for raw in samples["train"].raws if isinstance(raw, str)]
     if job.modality == "text" and not train_texts:
         skipped.report()
@@ -102,7 +128,7 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
         patience=job.patience,
         progress=job.progress,
         max_seconds=budget,
-        augment=Augmenter(default_recipe(features), features) if job.augment else None,
+        augment=Augmenter(job.recipe or default_recipe(features), features) if job.augment else None,
         seed=job.seed,
     )
     held_out = "test" if len(arrays["test"].y) else "val"

@@ -61,3 +61,72 @@ def test_default_recipe_matches_the_modality():
         Augmenter(ImageAugment(), AudioFeatures()).dataset(
             Arrays(np.zeros((1, 98, 40), np.float32), np.zeros(1, np.int64)), batch_size=1, seed=0
         )
+
+
+def _audio(recipe: AudioAugment, x: np.ndarray, seed: int = 3) -> np.ndarray:
+    augmenter = Augmenter(recipe, AudioFeatures())
+    data = augmenter.dataset(Arrays(x, np.zeros(len(x), dtype=np.int64)), batch_size=len(x), seed=seed)
+    return np.concatenate([batch.numpy() for batch, _ in data])
+
+
+_NOTHING_ELSE = {"p": 0.0, "time_masks": 0, "freq_masks": 0, "p_telephone": 0.0, "p_reverb": 0.0}
+
+
+def test_telephone_channel_silences_bands_above_4khz_and_keeps_the_speech_band():
+    features = AudioFeatures()
+    x = np.full((4, *features.input_shape), -2.0, dtype=np.float32)
+
+    out = _audio(AudioAugment(**{**_NOTHING_ELSE, "p_telephone": 1.0}), x)
+
+    assert out.dtype == np.float32 and out.shape == x.shape
+    from features.audio import hz_to_mel, mel_to_hz
+
+    centres = mel_to_hz(np.linspace(hz_to_mel(features.fmin), hz_to_mel(features.fmax), features.n_mels + 2))[1:-1]
+    floor = np.log(features.log_floor)
+    np.testing.assert_allclose(out[:, :, centres > 4_000], floor, atol=1e-3)  # as after resampling to 8 kHz
+    speech_band = (centres > 600) & (centres < 2_500)
+    np.testing.assert_allclose(out[:, :, speech_band], -2.0, atol=0.05)
+    assert (out[:, :, centres < 100] < -4).all()
+
+
+def test_reverberation_smears_energy_into_later_frames_only():
+    features = AudioFeatures()
+    x = np.full((4, *features.input_shape), np.log(features.log_floor), dtype=np.float32)
+    x[:, 40:43, :] = 0.0  # a click at frames 40-42 in every band
+
+    out = _audio(AudioAugment(**{**_NOTHING_ELSE, "p_reverb": 1.0}), x)
+
+    assert out.shape == x.shape and np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, :40], x[:, :40], atol=1e-4)  # nothing before the sound
+    assert (out[:, 45] > x[:, 45] + 1.0).all()  # a decaying tail after it
+    assert (out[:, 44] >= out[:, 60] - 1e-4).all()
+
+
+def test_audio_augmentation_is_deterministic_for_a_seed():
+    rng = np.random.default_rng(1)
+    x = rng.normal(-5, 2, size=(8, *AudioFeatures().input_shape)).astype(np.float32)
+    recipe = AudioAugment(p=0.5, p_telephone=0.5, p_reverb=0.5)
+
+    first, second, other = _audio(recipe, x, seed=5), _audio(recipe, x, seed=5), _audio(recipe, x, seed=6)
+
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_text_augmentation_with_ngrams_drops_only_token_ids_and_never_truncates():
+    features = TextFeatures(
+        vocabulary=("<pad>", "<unk>", *(f"w{i}" for i in range(50))),
+        sequence_length=20,
+        char_ngram_sizes=(3,),
+        char_ngram_buckets=64,
+        char_ngram_length=20,
+    )
+    x = np.zeros((32, 40), dtype=np.int32)
+    x[:, :20] = np.arange(2, 22)
+    x[:, 20:] = np.arange(52, 72)
+
+    out, _ = _batches(Augmenter(TextAugment(p_truncate=1.0, dropout=0.3), features), Arrays(x, np.zeros(32, np.int64)))
+
+    assert out.dtype == np.int32 and out.shape == x.shape
+    np.testing.assert_array_equal(out[:, 20:], x[:, 20:])  # n-gram ids untouched
+    assert ((out[:, :20] == x[:, :20]) | (out[:, :20] == 1)).all() and (out[:, :20] == 1).any()
