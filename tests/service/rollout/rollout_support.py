@@ -4,10 +4,6 @@ offline comparison (both versions' SavedModels run in the test process, figures 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,7 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from gateway_support import wait_ready
+from gateway_support import gateway_env, gateway_process, wait_ready
 
 from service.settings import RolloutSettings, Settings
 from training.testing import TINY_LABELS, tiny_input
@@ -166,54 +162,21 @@ def metric_value(exposition: str, name: str, **labels: str) -> float | None:
     return None
 
 
-_LISTENING = re.compile(r"REST listening on (http://\S+)")
-
-
 @asynccontextmanager
-async def gateway_process(models_dir: Path, state_path: Path, **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
-    """``python -m service`` on a free loopback port, ready; SIGTERM and a clean exit on leaving."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CLASSIFIER_")}
-    env |= {
-        "CLASSIFIER_MODELS_DIR": str(models_dir),
-        "CLASSIFIER_MODELS": f'["{MODEL}"]',
-        "CLASSIFIER_VERSION_POLICY": "all",
-        "CLASSIFIER_PORT": "0",
-        "CLASSIFIER_GRPC_ENABLED": "false",
-        "CLASSIFIER_POLL_INTERVAL_S": "0.2",
-        "CLASSIFIER_ROLLOUT__PATH": str(state_path),
-        "CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT": "64",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+async def rollout_gateway(models_dir: Path, state_path: Path, **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
+    """``python -m service`` on a free loopback port with rollouts in ``state_path``, ready; SIGTERM and a
+    clean exit on leaving."""
+    env = gateway_env(
+        CLASSIFIER_MODELS_DIR=str(models_dir),
+        CLASSIFIER_MODELS=f'["{MODEL}"]',
+        CLASSIFIER_VERSION_POLICY="all",
+        CLASSIFIER_GRPC_ENABLED="false",
+        CLASSIFIER_POLL_INTERVAL_S="0.2",
+        CLASSIFIER_ROLLOUT__PATH=str(state_path),
+        CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT="64",
         **extra_env,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
-    log: list[str] = []
-    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-    async def read_log() -> None:
-        assert process.stderr is not None
-        async for raw in process.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            log.append(line)
-            match = _LISTENING.search(line)
-            if match and not listening.done():
-                listening.set_result(match.group(1))
-        if not listening.done():
-            listening.set_exception(AssertionError("the gateway exited before listening:\n" + "\n".join(log)))
-
-    reader = asyncio.create_task(read_log())
-    try:
-        url = await asyncio.wait_for(listening, timeout=300)
-        await ready(url)
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with gateway_process(env) as gateway:
+        await ready(gateway.url)
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
             yield client
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        await reader

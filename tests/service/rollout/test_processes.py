@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from rollout_support import MODEL, SAME, STABLE, classify, gateway_process, report_when, start, texts
+from rollout_support import MODEL, SAME, STABLE, classify, report_when, rollout_gateway, start, texts
 
 
 @pytest.mark.scenario
@@ -17,7 +17,7 @@ async def test_report_combines_the_counts_of_every_process(tmp_path: Path, tiny_
         shutil.copytree(tiny_models_template / MODEL / "1", models / MODEL / str(version))
     state_path = tmp_path / "shared" / "rollout.json"
 
-    async with gateway_process(models, state_path) as one, gateway_process(models, state_path) as two:
+    async with rollout_gateway(models, state_path) as one, rollout_gateway(models, state_path) as two:
         await start(one, SAME, shadow_rate=1.0)
         await report_when(two, lambda r: r["policy"]["candidate"] == SAME)  # the other process follows the file
         for text in texts(10, seed=8):

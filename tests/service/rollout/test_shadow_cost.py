@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from rollout_support import MODEL, SAME, STABLE, gateway_process, report, start, texts
+from rollout_support import MODEL, SAME, STABLE, report, rollout_gateway, start, texts
 
 REQUESTS = 600
 CONCURRENCY = 8
@@ -44,7 +44,7 @@ async def test_primary_latency_with_shadow_off_and_at_full_rate(tmp_path: Path, 
     inputs = texts(40, seed=10)
     figures = {}
     # The default shadow bound (2 per process): what an operator gets; the rest is shed and counted.
-    async with gateway_process(
+    async with rollout_gateway(
         models, tmp_path / "rollout.json", CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT="2"
     ) as client:
         await load(client, inputs)  # warm-up
