@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -105,6 +106,23 @@ async def test_unreachable_tf_serving_is_backend_unavailable_quickly(tiny_models
         with pytest.raises(BackendUnavailable):
             await backend.get_spec("tiny-text", 1)
         assert time.perf_counter() - started < 3.0  # bounded retries, not the whole call timeout
+    finally:
+        await backend.close()
+
+
+async def test_an_outage_logs_one_warning_not_one_per_call(tiny_models, caplog):
+    backend = await _started(gateway_config(tiny_models, f"127.0.0.1:{free_port()}"))
+    try:
+        caplog.set_level(logging.DEBUG, logger="service.backends.tfserving.client")
+        caplog.clear()
+        for _ in range(5):
+            with pytest.raises(BackendUnavailable) as refused:
+                await backend.get_spec("tiny-text", 1)
+            assert "127.0.0.1" not in refused.value.detail
+        warnings = [
+            r for r in caplog.records if r.name == "service.backends.tfserving.client" and r.levelname == "WARNING"
+        ]
+        assert len(warnings) <= 1, [r.getMessage() for r in warnings]
     finally:
         await backend.close()
 
