@@ -119,10 +119,9 @@ async def test_an_outage_logs_one_warning_not_one_per_call(tiny_models, caplog):
             with pytest.raises(BackendUnavailable) as refused:
                 await backend.get_spec("tiny-text", 1)
             assert "127.0.0.1" not in refused.value.detail
-        warnings = [
-            r for r in caplog.records if r.name == "service.backends.tfserving.client" and r.levelname == "WARNING"
-        ]
-        assert len(warnings) <= 1, [r.getMessage() for r in warnings]
+        lines = [r for r in caplog.records if r.name == "service.backends.tfserving.client" and "UNAVAILABLE" in r.msg]
+        assert len(lines) >= 5  # every failed call is still logged, at debug after the first warning
+        assert [r.levelname for r in lines].count("WARNING") <= 1, [r.getMessage() for r in lines]
     finally:
         await backend.close()
 
