@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup models serve test lint format data proto v2-proto tfserving-proto tfserving-config k8s-config loadtest bench \
-	scaleout-rehearsal scenarios overload memory sigterm soak rollout-scenarios
+	scaleout-rehearsal scenarios overload memory sigterm soak rollout-scenarios backend-scenarios
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -74,7 +74,12 @@ scaleout-rehearsal: setup
 overload memory sigterm soak: setup
 	$(PY) -m loadtest.scenarios $@
 
-scenarios: overload memory sigterm soak
+# TF Serving topology under steady load (loadtest/backend_scenarios.py): the model server stopped, frozen
+# and killed, and a version rolled out; `python -m loadtest.backend_scenarios frozen` runs one.
+backend-scenarios: setup
+	$(PY) -m loadtest.backend_scenarios
+
+scenarios: overload memory sigterm soak backend-scenarios
 
 # Rollouts: the 2,000-request canary split and two gateway processes sharing one state file (~3 min).
 rollout-scenarios: setup

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -44,6 +45,9 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 
 #: Attempts of one call when TF Serving answers UNAVAILABLE, and the backoff between them.
 RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2)
+
+#: At most one warning per this many seconds about calls that failed UNAVAILABLE (the others: debug).
+UNAVAILABLE_LOG_INTERVAL_S = 10.0
 
 #: gRPC status of a TF Serving answer -> the gateway's error (NOT_FOUND depends on whether a version was pinned).
 _ERROR_OF_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
@@ -77,6 +81,22 @@ class TFServingClient:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._channels: ReplicaChannels | None = None
+        self._unavailable_logged_at = -UNAVAILABLE_LOG_INTERVAL_S
+        self._unavailable_unlogged = 0
+
+    def _log_unavailable(self, method: str, details: str) -> None:
+        # While TF Serving is down every call and status poll fails: one warning per interval, with the
+        # count of the others, instead of a line per call (hundreds a second under load).
+        now = time.monotonic()
+        if now - self._unavailable_logged_at < UNAVAILABLE_LOG_INTERVAL_S:
+            self._unavailable_unlogged += 1
+            log.debug("TF Serving call %s: UNAVAILABLE: %s", method, details)
+            return
+        more = f" ({self._unavailable_unlogged} more UNAVAILABLE calls since the last warning)"
+        log.warning(
+            "TF Serving call %s: UNAVAILABLE: %s%s", method, details, more if self._unavailable_unlogged else ""
+        )
+        self._unavailable_logged_at, self._unavailable_unlogged = now, 0
 
     def open(self) -> None:
         """Create the channel (connects lazily, on the first call); call inside the event loop."""
@@ -149,6 +169,8 @@ class TFServingClient:
                     channels.wake()  # a replica went away: look the name up again now
                 pause = attempts.pause_after(exc.code())
                 if pause is None:
+                    if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                        self._log_unavailable(method, exc.details() or "")
                     raise _translate(exc, method, model_spec) from exc
                 log.debug("TF Serving unavailable (%s); retrying in %.3fs", exc.details(), pause)
                 await asyncio.sleep(pause)
@@ -169,8 +191,7 @@ def _translate(exc: grpc.aio.AioRpcError, method: str, model_spec: ServableSpec)
             return VersionNotFound(f"TF Serving does not serve version {version} of model '{name}'")
         return ModelNotFound(f"TF Serving does not serve model '{name}'")
     error = _ERROR_OF_CODE.get(code)
-    if error is BackendUnavailable:
-        log.warning("TF Serving call %s: UNAVAILABLE: %s", method, details)
+    if error is BackendUnavailable:  # logged by the caller, throttled: an outage fails every call
         return BackendUnavailable("the model backend (TF Serving) is unavailable; retry later")
     if error is not None:
         log.info("TF Serving call %s: %s: %s", method, code.name, details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -104,6 +105,22 @@ async def test_unreachable_tf_serving_is_backend_unavailable_quickly(tiny_models
         with pytest.raises(BackendUnavailable):
             await backend.get_spec("tiny-text", 1)
         assert time.perf_counter() - started < 3.0  # bounded retries, not the whole call timeout
+    finally:
+        await backend.close()
+
+
+async def test_an_outage_logs_one_warning_not_one_per_call(tiny_models, caplog):
+    backend = await _started(gateway_config(tiny_models, f"127.0.0.1:{free_port()}"))
+    try:
+        caplog.set_level(logging.DEBUG, logger="service.backends.tfserving.client")
+        caplog.clear()
+        for _ in range(5):
+            with pytest.raises(BackendUnavailable) as refused:
+                await backend.get_spec("tiny-text", 1)
+            assert "127.0.0.1" not in refused.value.detail
+        lines = [r for r in caplog.records if r.name == "service.backends.tfserving.client" and "UNAVAILABLE" in r.msg]
+        assert len(lines) >= 5  # every failed call is still logged, at debug after the first warning
+        assert [r.levelname for r in lines].count("WARNING") <= 1, [r.getMessage() for r in lines]
     finally:
         await backend.close()
 
