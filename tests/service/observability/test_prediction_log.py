@@ -78,6 +78,7 @@ async def test_lines_name_request_model_version_top_k_and_hash(models_dir: Path,
     assert rest.status_code == 200, rest.text
     lines = [line for line in _lines(log_path) if line["request_id"] in ("log-me-1", "log-me-2")]
     assert len(lines) == 3
+    print("prediction log excerpt:", json.dumps(lines[0])[:400])  # shown with -s
     text_lines = [line for line in lines if line["request_id"] == "log-me-1"]
     for line, text, prediction in zip(text_lines, texts, rest.json()["predictions"], strict=True):
         assert line["model"] == "tiny-text" and line["version"] == 1 and line["surface"] == "rest"
