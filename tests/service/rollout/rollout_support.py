@@ -166,16 +166,16 @@ def metric_value(exposition: str, name: str, **labels: str) -> float | None:
 async def rollout_gateway(models_dir: Path, state_path: Path, **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
     """``python -m service`` on a free loopback port with rollouts in ``state_path``, ready; SIGTERM and a
     clean exit on leaving."""
-    env = gateway_env(
-        CLASSIFIER_MODELS_DIR=str(models_dir),
-        CLASSIFIER_MODELS=f'["{MODEL}"]',
-        CLASSIFIER_VERSION_POLICY="all",
-        CLASSIFIER_GRPC_ENABLED="false",
-        CLASSIFIER_POLL_INTERVAL_S="0.2",
-        CLASSIFIER_ROLLOUT__PATH=str(state_path),
-        CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT="64",
-        **extra_env,
-    )
+    settings = {
+        "CLASSIFIER_MODELS_DIR": str(models_dir),
+        "CLASSIFIER_MODELS": f'["{MODEL}"]',
+        "CLASSIFIER_VERSION_POLICY": "all",
+        "CLASSIFIER_GRPC_ENABLED": "false",
+        "CLASSIFIER_POLL_INTERVAL_S": "0.2",
+        "CLASSIFIER_ROLLOUT__PATH": str(state_path),
+        "CLASSIFIER_ROLLOUT__SHADOW_MAX_CONCURRENT": "64",
+    }
+    env = gateway_env(**(settings | extra_env))  # the caller's settings win
     async with gateway_process(env) as gateway:
         await ready(gateway.url)
         async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
