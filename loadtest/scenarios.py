@@ -33,6 +33,8 @@ from typing import Any
 
 import psutil
 
+from service.core.loop_lag import LoopLag
+
 LATENCY_TARGET_S = 1.0
 
 
@@ -198,6 +200,8 @@ class Run:
     sent: int = 0
     seconds: float = 0.0
     latencies: dict[int, list[float]] = field(default_factory=dict)
+    #: The generator's own worst event-loop lateness: past a few tens of ms its latencies are its own.
+    generator_lag_s: float = 0.0
 
     def add(self, status: int, seconds: float) -> None:
         self.latencies.setdefault(status, []).append(seconds)
@@ -241,6 +245,15 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
         status = await pool.send(raw)
         run.add(status, time.monotonic() - started)
 
+    lag = LoopLag()
+    lag.start(asyncio.get_running_loop())
+
+    async def watch_lag() -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            run.generator_lag_s = max(run.generator_lag_s, lag.late_s)
+
+    watcher = asyncio.create_task(watch_lag())
     started = time.monotonic()
     due = started
     while due < started + seconds:
@@ -254,6 +267,8 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
         run.sent += 1
     run.seconds = time.monotonic() - started
     await asyncio.gather(*tasks)
+    watcher.cancel()
+    lag.stop()
     pool.close()
     return run
 
@@ -261,6 +276,8 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
 def report(name: str, run: Run) -> None:
     statuses = ", ".join(f"{s}: {len(v)}" for s, v in sorted(run.latencies.items()))
     print(f"{name}: sent {run.sent} in {run.seconds:.1f}s = {run.sent / run.seconds:.0f} req/s; statuses {statuses}")
+    if run.generator_lag_s:
+        print(f"  generator's own event loop up to {run.generator_lag_s * 1000:.0f} ms late")
     if run.count(200):
         print(f"  200: p50 {run.p(200, 0.5) * 1000:.0f} ms, p99 {run.p(200, 0.99) * 1000:.0f} ms")
     if run.count(429):
