@@ -114,7 +114,7 @@ class BenchConfig:
         quick = env.get("BENCH_QUICK", "") not in ("", "0")
         config = cls(quick=quick)
         if quick:
-            config.levels, config.cell_s, config.warmup_s = (1, 4), 0.8, 0.2
+            config.levels, config.cell_s, config.warmup_s = (1, 4), 1.5, 0.2
             config.samples_per_modality, config.inprocess_calls = 16, 40
             config.parallel_start = True
 

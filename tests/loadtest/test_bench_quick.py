@@ -26,7 +26,7 @@ def test_quick_bench_measures_every_system_and_writes_its_files(tmp_path: Path, 
         env={**bench_env, "BENCH_OUT": str(out)},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
 
@@ -36,7 +36,10 @@ def test_quick_bench_measures_every_system_and_writes_its_files(tmp_path: Path, 
     assert {(c["system"], c["modality"], c["concurrency"]) for c in cells} == {
         (s, m, level) for s in SYSTEMS for m in ("image", "text", "audio") for level in report["meta"]["levels"]
     }
-    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [c for c in cells if c["errors"]]
+    # Every cell measured something: the naive app's audio calls are slow, hence quick cells of 1.5 s.
+    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), [
+        c for c in cells if c["errors"] or not c["requests"]
+    ]
     assert set(report["inprocess"]) == {"image", "text", "audio"}
     assert all(c["cpu_per_request_us"] > 0 for c in cells)
     assert {t["met"] for t in report["targets"]} <= {True, False}  # every target's cells were measured
@@ -58,7 +61,7 @@ def test_quick_bench_v2_cells_are_opt_in(tmp_path: Path, bench_env: dict[str, st
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
 
@@ -83,7 +86,7 @@ def test_quick_bench_extras_measure_auth_tracing_and_predlog_against_the_plain_g
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
 
