@@ -291,10 +291,13 @@ class Bench:
         self.log = log
 
     def run(self) -> None:
-        """Measure every system, then the in-process floor."""
+        """Measure the in-process floor, then every system."""
         if self.placement.generator_cpus:
             os.sched_setaffinity(0, self.placement.generator_cpus)
         self.log(f"bench: {self.placement.describe()}")
+        # First, while this process has no gRPC threads: starting a process after the gRPC cells once
+        # failed in the child's gRPC poller (epoll_wait: bad file descriptor, after fork).
+        self.inprocess = self._inprocess()
         gateway = [s for s in self.config.systems if s in EMBEDDED_GATEWAY][:1]  # one start serves them all
         units = [s for s in self.config.systems if s not in EMBEDDED_GATEWAY or s in gateway]
         with ExitStack() as everything:
@@ -309,7 +312,6 @@ class Bench:
                         self._measure(measured, deployment)
                     if unit in started:
                         deployment.group.stop_all()
-        self.inprocess = self._inprocess()
 
     def run_cell(
         self,
