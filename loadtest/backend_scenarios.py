@@ -344,6 +344,15 @@ def outage_figures(name: str, timeline: Timeline, down: float, back: float) -> b
 OUTAGE_S = 8.0
 
 
+async def restart(server: ModelServer, timeline: Timeline) -> None:
+    """Start the stopped model server again and mark when it listens and when it serves every model."""
+    timeline.mark("starting the model server again")
+    await server.start()
+    timeline.mark("model server listens")
+    await server.serving()
+    timeline.mark("model server serves every model")
+
+
 async def stopped(models: Path, requests: list[bytes]) -> bool:
     """SIGTERM the model server (it stops gracefully), start it again on the same port after OUTAGE_S."""
     async with tfserving_stack(models) as (server, port):
@@ -354,11 +363,7 @@ async def stopped(models: Path, requests: list[bytes]) -> bool:
             await server.wait()
             timeline.mark("model server exited")
             await asyncio.sleep(OUTAGE_S)
-            timeline.mark("starting the model server again")
-            await server.start()
-            timeline.mark("model server listens")
-            await server.serving()
-            timeline.mark("model server serves every model")
+            await restart(server, timeline)
 
         timeline = await under_load(port, requests, fault)
     return outage_figures(
@@ -398,11 +403,7 @@ async def killed(models: Path, requests: list[bytes]) -> bool:
             server.signal(signal.SIGKILL)
             await server.wait()
             await asyncio.sleep(OUTAGE_S)
-            timeline.mark("starting the model server again")
-            await server.start()
-            timeline.mark("model server listens")
-            await server.serving()
-            timeline.mark("model server serves every model")
+            await restart(server, timeline)
 
         timeline = await under_load(port, requests, fault)
     return outage_figures(
