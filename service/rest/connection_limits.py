@@ -23,9 +23,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from service.rest.early_shed import Refusal
 from service.settings import ConnectionLimits
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header size, count and time limits (set by ``guarded_protocol``)."""
 
     limits: ConnectionLimits = ConnectionLimits()
-    #: Asked when a request's headers are complete: an app that refuses it now, or None (``early_shed``).
-    shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None
+    #: Asked when a request's headers are complete: the answer refusing it now, or None (``early_shed``).
+    shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,14 +111,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if refusal is None:
             super().on_headers_complete()
             return
-        # uvicorn runs ``self.app`` for the request it builds here: this one runs the refusal instead, and
-        # uvicorn still drains its body and keeps the connection alive as after any answer.
-        app = self.app
-        self.app = refusal
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
+        self._answer_at_once(refusal)
+
+    def _answer_at_once(self, refusal: Refusal) -> None:
+        """Write ``refusal`` now, from the parser's callback, and leave the connection as uvicorn leaves it
+        after any answer: the rest of the body is parsed and dropped (the finished cycle tells the body
+        callbacks so), and the connection stays open for the next request unless the client asked to close."""
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        self.cycle = RequestResponseCycle(
+            scope=self.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=False,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=keep_alive,
+            on_response=self.on_response_complete,
+        )
+        self.cycle.response_started = self.cycle.response_complete = True
+        self.transport.write(refusal.encode(self.server_state.default_headers, keep_alive=keep_alive))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -160,7 +177,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def guarded_protocol(
-    limits: ConnectionLimits, shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None
+    limits: ConnectionLimits, shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None
 ) -> type[GuardedHttpToolsProtocol]:
     """A protocol class for ``uvicorn.Config(http=...)`` that enforces ``limits`` and asks ``shed`` (if
     given) whether to refuse each request before the app sees it."""

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
-from starlette.types import ASGIApp
 
 from service.rest.connection_limits import guarded_protocol
+from service.rest.early_shed import Refusal
 from service.settings import ConnectionLimits
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,8 @@ class RestServer:
         access_log: bool,
         ssl_context: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
-        # Asked per request before the app (service.rest.early_shed): a refusal app, or None.
-        shed: Callable[[bytes, list[tuple[bytes, bytes]]], ASGIApp | None] | None = None,
+        # Asked per request before the app (service.rest.early_shed): a refusal to write, or None.
+        shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None,
         reuse_port: bool = False,
     ) -> None:
         self._host = host

@@ -115,6 +115,33 @@ async def test_under_overload_a_classify_request_is_refused_before_the_app_sees_
     assert calm.startswith(b"HTTP/1.1 413 ")
 
 
+async def test_a_connection_refused_at_the_door_stays_usable_and_drops_the_refused_body(
+    strict: Gateway, client: httpx.AsyncClient
+) -> None:
+    admission = strict.classifier.admission
+    body = json.dumps(TEXT).encode()
+    refused_then_health = (
+        b"POST /v1/models/tiny-text:classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+        + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    async with admission.slot("tiny-text", time.monotonic() + 60):
+        queued = asyncio.create_task(client.post("/v1/models/tiny-text:classify", json=TEXT))
+        while (lane := admission.lane("tiny-text")) is None or lane.waiting == 0:
+            await asyncio.sleep(0.01)
+        answers = await exchange(strict, refused_then_health)
+    assert (await queued).status_code == 200
+
+    # Two answers on one keep-alive connection: the refusal (the body it did not need was skipped, not
+    # taken for the next request), then the health check's 200.
+    first, _, second = answers.partition(b"HTTP/1.1 200 OK")
+    assert first.startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+    assert b"connection: close" not in first.lower()
+    assert json.loads(first.partition(b"\r\n\r\n")[2])["type"] == "urn:classifier:problem:overloaded"
+    assert second, answers
+
+
 async def test_request_is_429_at_once_when_its_expected_wait_passes_its_deadline(
     strict: Gateway, client: httpx.AsyncClient
 ) -> None:
