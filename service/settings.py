@@ -191,6 +191,12 @@ class AdmissionSettings(BaseModel):
         description="Refuse (429) new requests while the event loop runs this many seconds late: requests are"
         " then queued before admission can see them, and refusing at once drains that backlog.",
     )
+    loop_lag_target_s: float = Field(
+        default=0.05,
+        gt=0,
+        description="While the event loop runs later than this, every model's open slots shrink (by 10% per"
+        " 20 ms sample), so that admitted work leaves the process time to read and refuse the rest at once.",
+    )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 429 from admission.")
 
 
@@ -357,7 +363,11 @@ class Settings(BaseSettings):
         default="text", description="Log lines as text, or one JSON object per line (with the request id)."
     )
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
-        default="auto",
-        description="The event loop of `python -m service`: uvloop (auto: when installed) runs the loop's own"
-        " work in C, asyncio is the standard library's.",
+        # asyncio by default: under overload uvloop accepted about one new connection per loop turn, so
+        # thousands of connected clients sat unread in the kernel's accept queue for 10-15 s while admission
+        # saw nothing (RELIABILITY.md, overload); asyncio accepts every waiting connection at once. The
+        # bench showed no throughput difference between the two.
+        default="asyncio",
+        description="The event loop of `python -m service`: asyncio (the standard library's, the default) or"
+        " uvloop (auto: uvloop when installed). uvloop accepts new connections too slowly under overload.",
     )

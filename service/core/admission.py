@@ -5,18 +5,27 @@ most ``max_concurrent_per_model`` requests, fewer while requests take longer tha
 (the open slots shrink by 10% per slow request and grow by one per window of fast ones: more parallel
 work on saturated CPUs only makes every request slower); the rest wait in FIFO order, at most
 ``max_queued_per_model`` of them. A request is refused at once (``Overloaded``, 429 /
-RESOURCE_EXHAUSTED) when the queue is full, or when its expected completion passes the sooner of its
-own deadline and ``latency_target_s``:
+RESOURCE_EXHAUSTED) when the queue is full, when its expected completion passes the sooner of its own
+deadline and ``latency_target_s``, or when its expected wait for a slot passes ``QUEUE_SHARE`` of the target:
 
-    expected completion = service time x (requests ahead + 1) / open slots + service time
+    expected wait = service time x (requests ahead + 1) / open slots
+    expected completion = expected wait + service time
 
 with the service time measured per lane (a moving average of slot-held time, so batching, decode cost
-and CPU contention are all in it). Refusing at the door keeps the admitted requests' latency near the
-target under any overload instead of letting every request wait until its deadline (finding 5).
+and CPU contention are all in it). "Requests ahead" include those the HTTP protocol let through the door
+that have not reached their slot yet (``Lane.in_transit``). A queued request that has waited its share of
+the target without a slot is refused then (slots may have shrunk since it was let in). Refusing at the
+door keeps the admitted requests' latency near the target under any overload instead of letting every
+request wait until its deadline (finding 5).
 
-Before any lane, ``LoopLag`` (``service.core.loop_lag``): while the event loop runs late by more than
-``max_loop_lag_s``, new requests are refused at once, because every request is then waiting in the
-loop's backlog before admission can see it; refusing stops the backlog from growing.
+The event loop's lateness (``LoopLag``, ``service.core.loop_lag``) steers the lanes too. A loop that runs
+late means the process has no CPU to spare: requests then wait in socket buffers and in the loop's
+backlog, where no lane sees them, and refusing them costs CPU as well. So every sample later than
+``loop_lag_target_s`` shrinks every lane's open slots by 10%, until the admitted work leaves the loop
+enough time to read, and refuse, everything else at once; fast requests grow the slots back. This is what
+holds the admitted requests' latency under an overload several times the capacity: the lanes alone only
+see the service time, which stays short while the queue in front of the process grows. Past
+``max_loop_lag_s`` new requests are refused outright until the loop catches up.
 
 Lanes exist only for models the backend knows (the classifier admits after resolving the version), so
 made-up names cannot grow them. Per-lane gauges of running and queued requests are exported for
@@ -38,13 +47,18 @@ from service.settings import AdmissionSettings
 
 # Weight of the newest sample in the service-time average: reacts within ~10 requests, smooths outliers.
 _EWMA_WEIGHT = 0.1
+#: The share of the latency target a request may spend queued for a slot; the rest is for its service and,
+#: under load, the event loop's turns before and after it.
+QUEUE_SHARE = 0.25
+# Open slots kept per late loop-lag sample (one every ~20 ms while late): halved within ~0.15 s.
+_LATE_LOOP_DECREASE = 0.9
 
 
 class Lane:
     """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
     and the number of slots currently open (adapted so that a request's service stays within the target)."""
 
-    __slots__ = ("limit", "max_slots", "queue", "running", "service_s")
+    __slots__ = ("limit", "max_slots", "passed", "queue", "running", "service_s")
 
     def __init__(self, slots: int) -> None:
         self.max_slots = slots
@@ -52,6 +66,8 @@ class Lane:
         self.queue: deque[asyncio.Future[None]] = deque()
         self.running = 0
         self.service_s = 0.0  # 0 until the first request finishes: nothing is refused on a guess
+        #: When each request let through the door (``precheck(at_door=True)``) and not yet at its slot passed.
+        self.passed: deque[float] = deque()
 
     @property
     def waiting(self) -> int:
@@ -62,6 +78,23 @@ class Lane:
     def full(self) -> bool:
         """Whether a new request would have to wait."""
         return bool(self.queue) or self.running >= int(self.limit)
+
+    def let_through(self, now: float, horizon_s: float) -> None:
+        """Remember a request let through the door at ``now`` (forgetting those older than ``horizon_s``)."""
+        self.in_transit(now, horizon_s)
+        self.passed.append(now)
+
+    def in_transit(self, now: float, horizon_s: float) -> int:
+        """Requests let through the door within ``horizon_s`` that have not reached their slot yet.
+
+        Under load a request needs several turns of the event loop between its headers and its slot (body,
+        parsing, decoding), and every request the door lets through in that time would otherwise be judged
+        on a lane that does not know about the ones ahead of it. Entries older than the horizon are
+        forgotten: those requests ended on the way (a bad body, a disconnect)."""
+        passed = self.passed
+        while passed and passed[0] < now - horizon_s:
+            passed.popleft()
+        return len(passed)
 
     def observe(self, seconds: float, target_s: float) -> None:
         """Fold one slot-held time into the moving average and adapt the open slots: fewer while service
@@ -92,33 +125,45 @@ class Admission:
         self.settings = settings
         self._metrics = metrics
         self._lanes: dict[str, Lane] = {}
-        self.loop_lag = LoopLag()
+        self.loop_lag = LoopLag(on_sample=self._on_loop_lag)
 
     def lane(self, model: str) -> Lane | None:
         """The lane of ``model`` if it has taken a request (for tests and reports)."""
         return self._lanes.get(model)
 
-    def precheck(self, model: str, timeout_s: float | None) -> None:
-        """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing."""
+    def precheck(self, model: str, timeout_s: float | None, *, at_door: bool = False) -> None:
+        """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing. ``at_door``: the
+        first check of a request (the HTTP protocol's), whose pass is remembered until the request reaches
+        its slot, so that the requests still on their way count as ahead of the next one."""
         self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is not None:
-            self._refuse_if_late(model, lane, time.monotonic() + timeout_s if timeout_s else None)
+            now = time.monotonic()
+            self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None, at_door=at_door)
+            if at_door:
+                lane.let_through(now, self.settings.latency_target_s)
 
     @asynccontextmanager
     async def slot(self, model: str, deadline: float) -> AsyncIterator[None]:
         """Hold a slot of ``model``'s lane for the body of the ``async with``; queue or refuse first."""
+        settings = self.settings
         self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is None:
             lane = self._lanes[model] = Lane(self.settings.max_concurrent_per_model)
+        if lane.passed:
+            lane.passed.popleft()  # this request, or one let in before it: on its way no more
         if lane.full:
             self._refuse_if_late(model, lane, deadline)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             lane.queue.append(waiter)
             self._metrics.set_queued(model, lane.waiting)
+            # A queued request waits at most until its deadline and at most its share of the latency
+            # target: slots can shrink after it was let in (a late loop), and a longer wait would break
+            # the promise that admitted requests answer within the target.
+            give_up = min(deadline, time.monotonic() + settings.latency_target_s * QUEUE_SHARE)
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), deadline - time.monotonic())
+                await asyncio.wait_for(asyncio.shield(waiter), give_up - time.monotonic())
             except BaseException as exc:
                 if waiter.done() and not waiter.cancelled():
                     lane.running -= 1  # the slot was given just as the wait ended: hand it on
@@ -129,6 +174,8 @@ class Admission:
                         lane.queue.remove(waiter)
                 self._metrics.set_queued(model, lane.waiting)
                 if isinstance(exc, TimeoutError):
+                    if give_up < deadline:
+                        self._refuse(model, "queue_wait", f"model '{model}' could not start this request in time")
                     raise DeadlineExceeded("the request's deadline passed while it waited for admission") from exc
                 raise
             self._metrics.set_queued(model, lane.waiting)
@@ -152,21 +199,33 @@ class Admission:
             known = model if model in self._lanes else Metrics.UNKNOWN_MODEL  # no label for made-up names
             self._refuse(known, "loop_lag", f"the server is {lag.late_s:.2f}s behind")
 
+    def _on_loop_lag(self, late_s: float) -> None:
+        if late_s > self.settings.loop_lag_target_s:
+            for lane in self._lanes.values():
+                lane.limit = max(1.0, lane.limit * _LATE_LOOP_DECREASE)
+
     def close(self) -> None:
         """Stop the loop-lag timer (at shutdown)."""
         self.loop_lag.stop()
 
-    def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None) -> None:
+    def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None, *, at_door: bool = False) -> None:
         settings = self.settings
-        if not lane.full:
+        # Requests in transit matter only while the loop is late: then they take many turns to reach their
+        # slot. On a calm loop they are there within a turn, and the ones that ended on the way (a bad body)
+        # would only be counted against the next request.
+        late = self.loop_lag.late_s > settings.loop_lag_target_s
+        in_transit = lane.in_transit(time.monotonic(), settings.latency_target_s) if at_door and late else 0
+        if not lane.full and lane.running + in_transit < int(lane.limit):
             return
-        if lane.waiting >= settings.max_queued_per_model:
-            self._refuse(model, "queue_full", f"{lane.waiting} requests of model '{model}' are already waiting")
-        expected = lane.service_s * ((lane.waiting + 1) / max(lane.limit, 1.0) + 1)
+        ahead = lane.waiting + in_transit
+        if ahead >= settings.max_queued_per_model:
+            self._refuse(model, "queue_full", f"{ahead} requests of model '{model}' are already waiting")
+        wait = lane.service_s * (ahead + 1) / max(lane.limit, 1.0)
+        expected = wait + lane.service_s
         budget = settings.latency_target_s
         if deadline is not None:
             budget = min(budget, deadline - time.monotonic())
-        if expected > budget:
+        if expected > budget or wait > settings.latency_target_s * QUEUE_SHARE:
             self._refuse(
                 model, "expected_wait", f"model '{model}' would answer in about {expected:.2f}s, past {budget:.2f}s"
             )
