@@ -134,14 +134,33 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 class Connections:
-    """Keep-alive connections reused by an open-loop generator; a new one when none is idle."""
+    """Keep-alive connections reused by a generator; a new one when none is idle, at most ``limit`` open.
 
-    def __init__(self, port: int) -> None:
+    The limit is what a client fleet's connection pools (or a load balancer in front) give a server: without
+    it an open-loop generator opens a connection for every request in flight, and once answers slow down
+    it floods the server's accept queue with thousands of new connections, each retried by the kernel after
+    1, 3, 7 s (the scenario then measures SYN retries). A request that finds every connection busy waits
+    here, and that wait counts in its latency, so a slow server still shows."""
+
+    def __init__(self, port: int, limit: int | None = None) -> None:
         self.port = port
+        self._slots = asyncio.Semaphore(limit) if limit else None
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        #: How long each new connection took to open: a wait the server cannot see (its accept queue, SYN retries).
+        self.connect_s: list[float] = []
+        #: How long each request waited for a free connection of the pool (all were busy: the server is behind).
+        self.pool_wait_s: list[float] = []
 
     async def send(self, raw: bytes) -> int:
         """The status of ``raw``'s answer (599 when the connection failed)."""
+        if self._slots is None:
+            return await self._send(raw)
+        asked = time.monotonic()
+        async with self._slots:
+            self.pool_wait_s.append(time.monotonic() - asked)
+            return await self._send(raw)
+
+    async def _send(self, raw: bytes) -> int:
         while self.idle:
             # A pooled connection the server closed for idleness fails before any answer: as any HTTP
             # client does, retry such a request on a fresh connection.
@@ -149,10 +168,12 @@ class Connections:
             status = await self._exchange(reader, writer, raw)
             if status != 599:
                 return status
+        started = time.monotonic()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         except OSError:
             return 599
+        self.connect_s.append(time.monotonic() - started)
         return await self._exchange(reader, writer, raw)
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
@@ -202,6 +223,10 @@ class Run:
     latencies: dict[int, list[float]] = field(default_factory=dict)
     #: The generator's own worst event-loop lateness: past a few tens of ms its latencies are its own.
     generator_lag_s: float = 0.0
+    #: Seconds each new connection took to open (see ``Connections.connect_s``).
+    connect_s: list[float] = field(default_factory=list)
+    #: Seconds each request waited for a free connection (see ``Connections.pool_wait_s``).
+    pool_wait_s: list[float] = field(default_factory=list)
 
     def add(self, status: int, seconds: float) -> None:
         self.latencies.setdefault(status, []).append(seconds)
@@ -234,10 +259,15 @@ async def closed_loop(port: int, requests: list[bytes], clients: int, seconds: f
     return run
 
 
+#: Connections an open-loop run may hold open (``SCENARIO_CONNECTIONS``; see ``Connections``).
+OPEN_LOOP_CONNECTIONS = int(os.environ.get("SCENARIO_CONNECTIONS", "1536"))
+
+
 async def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> Run:
-    """Requests at ``rate`` per second (Poisson arrivals) for ``seconds``, whatever the answers take."""
+    """Requests at ``rate`` per second (Poisson arrivals) for ``seconds``, whatever the answers take; each
+    request's latency counts from its arrival, including any wait for one of the pool's connections."""
     run = Run()
-    pool = Connections(port)
+    pool = Connections(port, OPEN_LOOP_CONNECTIONS)
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(raw: bytes) -> None:
@@ -270,6 +300,8 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
     watcher.cancel()
     lag.stop()
     pool.close()
+    run.connect_s = pool.connect_s
+    run.pool_wait_s = pool.pool_wait_s
     return run
 
 
@@ -282,6 +314,19 @@ def report(name: str, run: Run) -> None:
         print(f"  200: p50 {run.p(200, 0.5) * 1000:.0f} ms, p99 {run.p(200, 0.99) * 1000:.0f} ms")
     if run.count(429):
         print(f"  429: p50 {run.p(429, 0.5) * 1000:.1f} ms, p99 {run.p(429, 0.99) * 1000:.1f} ms")
+    if run.connect_s:
+        opened = sorted(run.connect_s)
+        slow = sum(1 for s in opened if s > 0.5)
+        print(
+            f"  {len(opened)} connections opened: p50 {opened[len(opened) // 2] * 1000:.1f} ms, "
+            f"max {opened[-1] * 1000:.0f} ms, {slow} took over 0.5 s"
+        )
+    if run.pool_wait_s:
+        waits = sorted(run.pool_wait_s)
+        print(
+            f"  waited for one of the pool's connections: p50 {waits[len(waits) // 2] * 1000:.1f} ms, "
+            f"p99 {waits[int(0.99 * (len(waits) - 1))] * 1000:.1f} ms"
+        )
 
 
 # -- scenarios -----------------------------------------------------------------------------------------
