@@ -63,6 +63,11 @@ DEMO_MODELS = (
         epochs=10,
         batch_size=32,
         augment=True,
+        # One short segment per training text (subject, first sentence or word prefix). Measured (README):
+        # whole e-mails 98.53% (98.53% without), SMS-length messages 95.72% (95.04%), subject lines 89.52%
+        # (87.94%), first sentences 90.99% (88.68%). More segments, word windows or character n-grams measured
+        # lower on whole e-mails.
+        short_texts=ShortTexts(),
         expected_seconds=65,
     ),
     DemoModel(
