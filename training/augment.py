@@ -11,7 +11,8 @@ epoch at little cost, and the exported graph (and so serving) is exactly the mod
   scaled by a 300-3400 Hz band-pass response, nothing left above 4 kHz, as after resampling to 8 kHz)
   and reverberation (each band's power convolved in time with an exponentially decaying tail of random
   RT60 and level, the late reverberation of a room in the power domain);
-- text: random truncation to a short prefix (so short messages look like training data) and token
+- text: random truncation to a short prefix or a crop from anywhere in the text (so short messages look
+  like training data) and token
   dropout to the out-of-vocabulary id (misspellings and unseen numbers look like that at serving). With
   character n-grams after the token ids, only the token ids drop out and nothing is truncated here (a
   prefix of the ids would keep the n-grams of the whole text): short messages then come from
@@ -59,12 +60,14 @@ class AudioAugment:
 
 @dataclass(frozen=True)
 class TextAugment:
-    """Truncation to a random short prefix (with probability ``p_truncate``) and token dropout."""
+    """Truncation to a random short prefix (with probability ``p_truncate``) or crop (``p_window``), token dropout."""
 
     p_truncate: float = 0.3
     min_tokens: int = 4
     max_tokens: int = 40
     dropout: float = 0.05
+    #: Chance of a random crop instead: ``min_tokens``-``max_tokens`` ids from anywhere in the text.
+    p_window: float = 0.0
 
 
 Recipe = ImageAugment | AudioAugment | TextAugment
@@ -134,8 +137,20 @@ def _text_transform(recipe: TextAugment, features: TextFeatures) -> Any:
     length = features.sequence_length
     positions = tf.range(features.input_shape[0])[tf.newaxis, :]
     p_truncate = 0.0 if features.char_ngram_length else recipe.p_truncate
+    p_window = 0.0 if features.char_ngram_length else recipe.p_window
 
     draw = _Draws()
+
+    def window(ids: Any, keep: Any, chosen: Any) -> Any:
+        # A run of ``keep`` token ids from a random start inside the text, moved to the front.
+        words = ids[:, :length]
+        count = tf.reduce_sum(tf.cast(words != features.pad_id, tf.int32), axis=1, keepdims=True)
+        room = tf.cast(tf.maximum(count - keep, 0) + 1, tf.float32)
+        start = tf.cast(tf.floor(draw(tf.shape(count)) * room), tf.int32)
+        index = tf.minimum(start + positions[:, :length], length - 1)
+        crop = tf.gather(words, index, batch_dims=1)
+        crop = tf.where(positions[:, :length] < keep, crop, tf.zeros_like(crop) + features.pad_id)
+        return tf.where(chosen, crop, words)
 
     def transform(ids: Any, batch_seed: Any) -> Any:
         draw.start(batch_seed)
@@ -145,7 +160,11 @@ def _text_transform(recipe: TextAugment, features: TextFeatures) -> Any:
         limit = tf.where(truncate, keep, features.input_shape[0])
         ids = tf.where(positions < limit, ids, tf.zeros_like(ids) + features.pad_id)
         words = positions < length
-        drop = (draw(tf.shape(ids)) < recipe.dropout) & (ids != features.pad_id) & words
+        dropped = draw(tf.shape(ids)) < recipe.dropout
+        if p_window > 0:  # drawn after the others, so recipes without windows draw exactly as before
+            chosen = ~truncate & (draw([rows, 1]) < p_window / max(1e-9, 1.0 - p_truncate))
+            ids = window(ids, keep, chosen)
+        drop = dropped & (ids != features.pad_id) & words
         return tf.where(drop, tf.zeros_like(ids) + features.oov_id, ids)
 
     return transform

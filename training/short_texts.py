@@ -4,7 +4,9 @@ A model trained on whole e-mails sees a subject line or a single sentence only a
 ``--short-texts``, each training text also contributes, with the same label, one segment drawn from: its
 first line (the subject of an e-mail), its first sentence after that line, and a prefix of a random
 number of words; training then covers both lengths at twice the samples (``per_text`` segments
-each, up to all three, when time allows more). The segments are drawn once, seeded, before preprocessing (the shared
+each, up to all three, when time allows more). ``windows`` adds that many random crops besides: a run of
+``window_words`` words starting anywhere in the text, so the model also learns from the middle of a
+message and not only from how messages begin. The segments are drawn once, seeded, before preprocessing (the shared
 ``features.text`` turns them into ids like any other text), and only from the training split.
 """
 
@@ -30,6 +32,8 @@ class ShortTexts:
     prefix_words: tuple[int, int] = (3, 25)
     max_chars: int = 300
     per_text: int = 1
+    windows: int = 0
+    window_words: tuple[int, int] = (5, 30)
 
 
 def short_segments(text: str, recipe: ShortTexts, rng: random.Random) -> list[str]:
@@ -51,7 +55,25 @@ def short_segments(text: str, recipe: ShortTexts, rng: random.Random) -> list[st
             kept.append(segment)
     if len(kept) > recipe.per_text:
         kept = sorted(rng.sample(kept, recipe.per_text), key=kept.index)
+    if recipe.windows:
+        kept.extend(_windows(text, recipe, rng, kept))
     return kept
+
+
+def _windows(text: str, recipe: ShortTexts, rng: random.Random, kept: list[str]) -> list[str]:
+    """``recipe.windows`` random runs of words of ``text``, none equal to ``text`` or to a kept segment."""
+    words = _WORD.findall(text)
+    low, high = recipe.window_words
+    if len(words) <= low:
+        return []
+    crops: list[str] = []
+    for _ in range(recipe.windows):
+        size = rng.randint(low, min(high, len(words) - 1))
+        start = rng.randint(0, len(words) - size)
+        crop = " ".join(words[start : start + size])[: recipe.max_chars]
+        if _HAS_WORD.search(crop) and crop != text and crop not in kept and crop not in crops:
+            crops.append(crop)
+    return crops
 
 
 def _words(text: str, limit: int) -> Iterator[re.Match[str]]:

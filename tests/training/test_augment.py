@@ -130,3 +130,21 @@ def test_text_augmentation_with_ngrams_drops_only_token_ids_and_never_truncates(
     assert out.dtype == np.int32 and out.shape == x.shape
     np.testing.assert_array_equal(out[:, 20:], x[:, 20:])  # n-gram ids untouched
     assert ((out[:, :20] == x[:, :20]) | (out[:, :20] == 1)).all() and (out[:, :20] == 1).any()
+
+
+def test_text_windows_are_runs_of_the_text_from_anywhere_moved_to_the_front():
+    features = TextFeatures(vocabulary=("<pad>", "<unk>", *(f"w{i}" for i in range(50))), sequence_length=60)
+    x = np.zeros((64, 60), dtype=np.int32)
+    x[:, :50] = np.arange(2, 52)
+    recipe = TextAugment(p_truncate=0.0, p_window=0.5, min_tokens=4, max_tokens=10, dropout=0.0)
+
+    out, _ = _batches(Augmenter(recipe, features), Arrays(x, np.zeros(64, dtype=np.int64)))
+
+    lengths = (out != 0).sum(axis=1)
+    cropped = out[lengths <= 10]
+    assert len(cropped) >= 16 and (lengths == 50).sum() >= 16
+    starts = set()
+    for row, length in zip(cropped, (cropped != 0).sum(axis=1), strict=True):
+        assert (row[length:] == 0).all() and (np.diff(row[:length]) == 1).all()  # one contiguous run, at the front
+        starts.add(int(row[0]))
+    assert len(starts) > 5 and max(starts) > 20  # from anywhere in the text, not only its start

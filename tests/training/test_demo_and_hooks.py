@@ -73,3 +73,25 @@ def test_refresh_hook_failure_is_logged_not_raised(tmp_path: Path, monkeypatch, 
     export.refresh_serving_config(tmp_path)
 
     assert "could not refresh the TF Serving config" in caplog.text
+
+
+def test_models_train_in_parallel_worker_processes(tmp_path: Path):
+    from training.demo import DemoModel, train_in_workers
+    from training.feature_specs import FeatureOptions
+    from training.testing import write_tiny_dataset
+
+    options = FeatureOptions(image_height=8, image_width=8, color_mode="grayscale", max_tokens=50, sequence_length=8)
+    pending = [
+        DemoModel(name="tiny-image", modality="image", options=options, epochs=2, batch_size=8, expected_seconds=1),
+        DemoModel(name="tiny-text", modality="text", options=options, epochs=2, batch_size=8, expected_seconds=2),
+    ]
+    data = tmp_path / "data"
+    datasets = {demo.name: write_tiny_dataset(demo.name, data / demo.name, per_label=6) for demo in pending}
+
+    rows = train_in_workers(pending, datasets, tmp_path / "models", 2)
+
+    assert sorted(rows) == ["tiny-image", "tiny-text"]
+    for name, row in rows.items():
+        assert row.status == "trained" and row.accuracy is not None and 0.0 <= row.accuracy <= 1.0
+        assert row.version_dir == tmp_path / "models" / name / "1"
+        assert (row.version_dir / "assets.extra" / "evaluation.json").is_file()

@@ -54,3 +54,26 @@ def test_one_segment_per_text_by_default_drawn_from_all_kinds():
     drawn = {tuple(short_segments(MAIL, ShortTexts(prefix_words=(4, 4)), random.Random(seed))) for seed in range(20)}
 
     assert drawn == {("Cheap meds online!!",), ("Dear friend.",), ("Cheap meds online!! Dear",)}
+
+
+def test_windows_are_random_runs_of_words_from_anywhere_in_the_text():
+    long_mail = "Subject here\n\n" + " ".join(f"w{i}" for i in range(100))
+    recipe = ShortTexts(subject=False, first_sentence=False, prefix_words=(0, 0), windows=2, window_words=(5, 5))
+
+    segments = short_segments(long_mail, recipe, random.Random(3))
+
+    words = long_mail.split()
+    assert len(segments) == 2
+    for segment in segments:
+        run = segment.split()
+        assert len(run) == 5
+        start = words.index(run[0])
+        assert words[start : start + 5] == run
+    starts = {short_segments(long_mail, recipe, random.Random(seed))[0].split()[0] for seed in range(10)}
+    assert len(starts) > 3  # not always the start of the text
+
+
+def test_no_windows_from_a_text_too_short_to_crop():
+    recipe = ShortTexts(subject=False, first_sentence=False, prefix_words=(0, 0), windows=2, window_words=(5, 30))
+
+    assert short_segments("only four words here", recipe, random.Random(0)) == []

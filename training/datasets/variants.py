@@ -7,8 +7,12 @@ label, so ``python -m training evaluate --data OUT/VARIANT`` scores a version on
 - ``spoken-digits-reverb``: convolved with a synthetic room response (RT60 0.3-0.8 s);
 - ``digits-transformed``: rotated (±15°), rescaled (0.8-1.2), shifted (±15%) and stored at another
   resolution (14 to 56 pixels), like photos and scans of digits;
+- ``spam-short-messages``: SMS-length messages, the stand-in for SMS spam: the subject and the start of
+  the body (header-like and quoted lines skipped) cut at a word boundary to at most 160 characters, the
+  length of one SMS; every test mail gives one;
 - ``spam-subjects``: the subject line alone; ``spam-first-sentence``: the body's first sentence; both
-  short messages, unlike the whole e-mails the model is trained on.
+  shorter still (a median of about 6 and 12 words) and often without any sign of the class ("Re: Hi",
+  "hurry", "Here is what you do."), so they are harder than an SMS and no model reaches 99% on them.
 
 The test voices of ``spoken-digits`` are already unseen in training, so every speech variant is on unseen
 voices. Seeded: the same seed writes the same files.
@@ -100,10 +104,29 @@ def first_sentence(source: Path, target: Path, rng: np.random.Generator) -> bool
     return True
 
 
+#: One SMS: 160 characters.
+SHORT_MESSAGE_CHARS = 160
+
+
+def short_message(source: Path, target: Path, rng: np.random.Generator) -> bool:  # noqa: ARG001
+    """Subject and body start, cut at a word boundary to at most ``SHORT_MESSAGE_CHARS`` characters."""
+    subject, lines = _body_lines(source.read_text(encoding="utf-8", errors="replace"))
+    body = " ".join(line for line in lines if line and not _HEADER.match(line) and not line.startswith((">", "|", "#")))
+    text = " ".join(f"{subject} {body}".split())
+    if len(text) > SHORT_MESSAGE_CHARS:
+        cut = text[: SHORT_MESSAGE_CHARS + 1]
+        text = cut[: cut.rfind(" ")] if " " in cut else cut[:SHORT_MESSAGE_CHARS]
+    if not re.search(r"\w", text):
+        return False
+    target.write_text(text, encoding="utf-8")
+    return True
+
+
 VARIANTS: dict[str, tuple[str, Writer]] = {
     "spoken-digits-telephone": ("spoken-digits", telephone),
     "spoken-digits-reverb": ("spoken-digits", reverb),
     "digits-transformed": ("digits", transform_image),
+    "spam-short-messages": ("spam", short_message),
     "spam-subjects": ("spam", subject_line),
     "spam-first-sentence": ("spam", first_sentence),
 }
