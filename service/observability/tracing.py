@@ -74,6 +74,8 @@ NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 _propagator = TraceContextTextMapPropagator()
 _UNSET = Status(StatusCode.UNSET)
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+#: ``annotate``'s attribute names, built once rather than per request.
+_ANNOTATION_KEYS = {key: f"classifier.{key}" for key in ("model", "version", "instances")}
 
 
 class _Pipeline:
@@ -467,7 +469,7 @@ def annotate(outcome: str, **attributes: Any) -> None:
     named = request.attributes
     for key, value in attributes.items():
         if value is not None:
-            named[f"classifier.{key}"] = value
+            named[_ANNOTATION_KEYS.get(key) or f"classifier.{key}"] = value
     named["classifier.outcome"] = outcome
     if outcome != "ok":
         request.status = Status(StatusCode.ERROR, outcome)
