@@ -1,150 +1,129 @@
 """Gateway CPU per request with the observability features off and on: anyone can rerun it, it is not a test.
 
-Starts ``python -m service`` (REST only, one model) once per configuration, sends sequential keep-alive
-requests of one short text, and reads the gateway process's CPU time (user + system, psutil) around them:
+Every configuration runs at the same time, each a ``python -m service`` (REST only, one text model) pinned
+to the same core, each driven by a closed loop of the bench's generator (``loadtest.bench.loadgen``) from
+the other core; a window measures all of them at once, and each one's CPU per request is divided by the
+reference's of the same window. On a shared machine, CPU per request of one run moves by tens of percent
+with the neighbours' load; within a window every configuration sees the same load, so the ratios hold
+to a few percent (back-to-back runs of the bench cannot resolve a 5% target there).
 
-- ``base``: a tree given with ``--base-tree`` (e.g. ``git archive <commit> | tar -x -C DIR``), everything off;
+- ``base``: a tree given with ``--base-tree`` (e.g. ``git worktree add --detach DIR COMMIT``), all off;
 - ``off``: this tree, tracing and the prediction log off (request ids, confidence and drift metrics on);
-- ``predlog``: the prediction log on, every request sampled, raw inputs stored;
-- ``tracing``: tracing on, 100% sampling, exported over OTLP/gRPC to a receiver in this script.
+- ``tracing``: tracing on, 100% sampling, OTLP/gRPC to ``loadtest.bench.otlp_sink`` on the generator's core;
+- ``predlog``: the prediction log on, every request.
 
-Rounds alternate the configurations so that machine noise spreads over all of them; the median is shown.
-
-    .venv/bin/python scripts/observability_overhead.py --models-dir models --model spam --base-tree /tmp/base
+    .venv/bin/python scripts/observability_overhead.py --models-dir models --data data --base-tree /tmp/base
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from concurrent import futures
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
-
-import grpc
-import httpx
-import psutil
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-_LISTENING = re.compile(r"REST listening on (http://[^\s\"]+)")
+sys.path.insert(0, str(ROOT))
+
+from loadtest.bench import extras  # noqa: E402  (the repository is made importable just above)
+from loadtest.bench.loadgen import CellResult, encode_http_request, run_http  # noqa: E402
+from loadtest.samples import json_body, load_samples  # noqa: E402
+from loadtest.stack import ProcessGroup, Server, free_port, wait_ready  # noqa: E402
+
+SERVER_CPUS, GENERATOR_CPUS = {1}, {0}
 
 
-class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self) -> None:
-        self.spans = 0
+def _start(group: ProcessGroup, name: str, tree: Path, models_dir: Path, model: str, env: dict[str, str]) -> Server:
+    port = free_port()
+    settings = {
+        "CLASSIFIER_HOST": "127.0.0.1",
+        "CLASSIFIER_PORT": str(port),
+        "CLASSIFIER_GRPC_ENABLED": "false",
+        "CLASSIFIER_MODELS_DIR": str(models_dir.resolve()),
+        "CLASSIFIER_MODELS": f'["{model}"]',
+        "PYTHONPATH": str(tree),
+    }
+    # ``env -C``: the tree is the child's working directory, first on its sys.path under ``-m``.
+    argv = ["env", "-C", str(tree), sys.executable, "-m", "service"]
+    return group.start(name, argv, env=settings | env, cpus=SERVER_CPUS, rest_url=f"http://127.0.0.1:{port}")
 
-    def Export(self, request: Any, _context: Any) -> Any:
-        self.spans += sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
 
+async def _window(
+    servers: dict[str, Server], bodies: dict[str, list[bytes]], level: int, seconds: float
+) -> dict[str, CellResult]:
+    async def one(name: str) -> CellResult:
+        server = servers[name]
+        port = int((server.rest_url or "").rsplit(":", 1)[1])
+        return await run_http(
+            "127.0.0.1",
+            port,
+            bodies[name],
+            concurrency=level,
+            duration_s=seconds,
+            warmup_s=1.0,
+            server_cpu=lambda: (server.cpu_seconds(), server.cpu_seconds()),
+        )
 
-def _run(tree: Path, env: dict[str, str], text: str, model: str, requests: int, warmup: int) -> tuple[float, float]:
-    """CPU microseconds and wall microseconds per request of one gateway run."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=tree,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        url = None
-        for line in process.stderr:
-            if match := _LISTENING.search(line):
-                url = match.group(1)
-                break
-        assert url, "the gateway did not start"
-        # Keep reading its log so that a full pipe never stalls it.
-        threading.Thread(target=lambda: [None for _ in process.stderr or ()], daemon=True).start()
-        body = {"instances": [{"text": text}]}
-        with httpx.Client(base_url=url, timeout=60) as client:
-            while client.get("/readyz").status_code != 200:
-                time.sleep(0.1)
-            for _ in range(warmup):
-                client.post(f"/v1/models/{model}:classify", json=body).raise_for_status()
-            gateway = psutil.Process(process.pid)
-            cpu0, wall0 = sum(gateway.cpu_times()[:2]), time.perf_counter()
-            for _ in range(requests):
-                client.post(f"/v1/models/{model}:classify", json=body).raise_for_status()
-            cpu1, wall1 = sum(gateway.cpu_times()[:2]), time.perf_counter()
-        return (cpu1 - cpu0) / requests * 1e6, (wall1 - wall0) / requests * 1e6
-    finally:
-        process.terminate()
-        process.wait(30)
+    results = await asyncio.gather(*(one(name) for name in servers))
+    return dict(zip(servers, results, strict=True))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, required=True)
-    parser.add_argument("--model", required=True, help="a text model")
-    parser.add_argument("--text", default="win a free prize now, reply to claim your reward")
+    parser.add_argument("--data", type=Path, required=True, help="the datasets folder (texts of MODEL)")
+    parser.add_argument("--model", default="spam", help="a text model")
     parser.add_argument("--base-tree", type=Path, help="the tree of the base commit (optional)")
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--windows", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--levels", default="32,1", help="concurrency per configuration, comma-separated")
     args = parser.parse_args()
 
-    receiver = _Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    trees = {"base": (args.base_tree, "")} if args.base_tree else {}
+    trees |= {"off": (ROOT, ""), "tracing": (ROOT, "tracing"), "predlog": (ROOT, "predlog")}
+    samples = load_samples(args.data / args.model, "text", limit=64)
     scratch = Path(tempfile.mkdtemp(prefix="observability-overhead-"))
-    common = {key: value for key, value in os.environ.items() if not key.startswith(("CLASSIFIER_", "OTEL_"))}
-    common |= {
-        "CLASSIFIER_MODELS_DIR": str(args.models_dir.resolve()),
-        "CLASSIFIER_MODELS": f'["{args.model}"]',
-        "CLASSIFIER_PORT": "0",
-        "CLASSIFIER_GRPC_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    configs: dict[str, tuple[Path, dict[str, str]]] = {}
-    if args.base_tree:
-        configs["base"] = (args.base_tree, common | {"PYTHONPATH": str(args.base_tree)})
-    here = common | {"PYTHONPATH": str(ROOT)}
-    configs["off"] = (ROOT, here)
-    configs["predlog"] = (
-        ROOT,
-        here
-        | {
-            "CLASSIFIER_PREDICTION_LOG__PATH": str(scratch / "predictions.jsonl"),
-            "CLASSIFIER_PREDICTION_LOG__RAW_INPUTS": "true",
-        },
-    )
-    configs["tracing"] = (
-        ROOT,
-        here
-        | {
-            "CLASSIFIER_TRACING__ENABLED": "true",
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{port}",
-        },
-    )
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
-    for round_ in range(args.rounds):
-        for name, (tree, env) in configs.items():
-            results[name].append(_run(tree, env, args.text, args.model, args.requests, args.warmup))
-            cpu, wall = results[name][-1]
-            print(f"round {round_ + 1} {name:<8} CPU {cpu:8.0f} us/request  wall {wall:8.0f} us/request", flush=True)
-    server.stop(None)
-    reference = statistics.median(cpu for cpu, _ in results["base" if args.base_tree else "off"])
-    print(f"\nmedian of {args.rounds} rounds, {args.requests} requests each (spans received: {receiver.spans})")
-    for name, runs in results.items():
-        cpu = statistics.median(c for c, _ in runs)
-        wall = statistics.median(w for _, w in runs)
-        print(
-            f"{name:<8} CPU {cpu:8.0f} us/request ({(cpu / reference - 1) * 100:+5.1f}%)  wall {wall:8.0f} us/request"
-        )
+    with ExitStack() as stack:
+        sinks = stack.enter_context(ProcessGroup(scratch / "logs"))
+        group = stack.enter_context(ProcessGroup(scratch / "logs"))
+        servers: dict[str, Server] = {}
+        for name, (tree, extra) in trees.items():
+            env = extras.prepare(extra, scratch / name, sinks, GENERATOR_CPUS).env if extra else {}
+            servers[name] = _start(group, name, tree.resolve(), args.models_dir, args.model, env)
+        for server in servers.values():
+            wait_ready(server, f"{server.rest_url}/readyz", timeout_s=600)
+        os.sched_setaffinity(0, GENERATOR_CPUS)
+        path = f"/v1/models/{args.model}:classify"
+        bodies = {}
+        for name, server in servers.items():
+            port = int((server.rest_url or "").rsplit(":", 1)[1])
+            bodies[name] = [
+                encode_http_request("127.0.0.1", port, path, body.content, body.content_type)
+                for body in (json_body(sample, 1) for sample in samples)
+            ]
+        asyncio.run(_window(servers, bodies, 4, 2.0))  # first calls' one-time costs
+        reference = next(iter(servers))
+        for level in (int(v) for v in args.levels.split(",")):
+            cpu: dict[str, list[float]] = {name: [] for name in servers}
+            ratio: dict[str, list[float]] = {name: [] for name in servers}
+            for _ in range(args.windows):
+                results = asyncio.run(_window(servers, bodies, level, args.seconds))
+                for name, result in results.items():
+                    cpu[name].append(result.cpu_per_request_us)
+                    ratio[name].append(result.cpu_per_request_us / results[reference].cpu_per_request_us)
+            print(f"\n{level} clients each, {args.windows} windows of {args.seconds:g} s, all at once on one core")
+            print(f"{'config':<10} {'CPU us/request':>15} {'ratio to ' + reference:>18}  ratio per window")
+            for name in servers:
+                per_window = " ".join(f"{r:.3f}" for r in ratio[name])
+                print(
+                    f"{name:<10} {statistics.median(cpu[name]):>15.0f} {statistics.median(ratio[name]):>18.3f}"
+                    f"  {per_window}",
+                    flush=True,
+                )
     return 0
 
 

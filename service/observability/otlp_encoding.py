@@ -18,9 +18,8 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, SpanFlags, Status
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, SpanFlags
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
@@ -40,29 +39,43 @@ class _NotScalar(Exception):
     """An attribute value this encoding leaves to the SDK's encoder."""
 
 
-def _value(value: Any) -> AnyValue:
-    # bool before int: a bool is an int to isinstance.
+def _fill(target: AnyValue, value: Any) -> None:
+    # Exact types only (bool before int: a bool is an int to isinstance); anything else goes to the SDK.
     kind = type(value)
     if kind is str:
-        return AnyValue(string_value=value)
-    if kind is bool:
-        return AnyValue(bool_value=value)
-    if kind is int:
-        return AnyValue(int_value=value)
-    if kind is float:
-        return AnyValue(double_value=value)
-    if kind is tuple or kind is list:
-        return AnyValue(array_value=ArrayValue(values=[_value(v) for v in value]))
-    raise _NotScalar
+        target.string_value = value
+    elif kind is bool:
+        target.bool_value = value
+    elif kind is int:
+        target.int_value = value
+    elif kind is float:
+        target.double_value = value
+    elif kind is tuple or kind is list:
+        array = target.array_value
+        array.SetInParent()  # an empty sequence is still an array value
+        values = array.values
+        for item in value:
+            _fill(values.add(), item)
+    else:
+        raise _NotScalar
 
 
-def _attributes(attributes: Any) -> list[KeyValue]:
-    if not attributes:
-        return []
-    return [KeyValue(key=key, value=_value(value)) for key, value in attributes.items()]
+def _fill_attributes(target: Any, attributes: Any) -> None:
+    if attributes:
+        add = target.add
+        for key, value in attributes.items():
+            # The common kinds inline (one call less per attribute); the rest through _fill.
+            kind = type(value)
+            if kind is str:
+                add(key=key).value.string_value = value
+            elif kind is int:
+                add(key=key).value.int_value = value
+            else:
+                _fill(add(key=key).value, value)
 
 
-def _span(span: ReadableSpan) -> PbSpan:
+def _add_span(spans: Any, span: ReadableSpan) -> None:
+    """Append ``span`` to the ``spans`` field of a ScopeSpans, built in place (no message copied)."""
     if span.events or span.links:
         raise _NotScalar
     context = span.context
@@ -70,9 +83,8 @@ def _span(span: ReadableSpan) -> PbSpan:
     if context.trace_state:
         raise _NotScalar
     parent = span.parent
-    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
     status = span.status
-    return PbSpan(
+    encoded = spans.add(
         trace_id=context.trace_id.to_bytes(16, "big"),
         span_id=context.span_id.to_bytes(8, "big"),
         parent_span_id=parent.span_id.to_bytes(8, "big") if parent is not None else b"",
@@ -80,16 +92,18 @@ def _span(span: ReadableSpan) -> PbSpan:
         kind=_KINDS[span.kind],
         start_time_unix_nano=span.start_time or 0,
         end_time_unix_nano=span.end_time or 0,
-        attributes=_attributes(span.attributes),
         dropped_attributes_count=span.dropped_attributes,
-        status=Status(code=Status.StatusCode.ValueType(status.status_code.value), message=status.description or ""),
-        flags=flags,
+        flags=_HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0),
     )
-
-
-def _sdk_encoded(span: ReadableSpan) -> PbSpan:
-    encoded: PbSpan = encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
-    return encoded
+    encoded.status.SetInParent()
+    encoded.status.code = status.status_code.value
+    if status.description:
+        encoded.status.message = status.description
+    try:
+        _fill_attributes(encoded.attributes, span.attributes)
+    except _NotScalar:
+        del spans[-1]
+        raise
 
 
 def encode(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
@@ -102,30 +116,38 @@ def encode(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
 
 
 def _encode(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-    groups: dict[tuple[int, int], tuple[Any, Any, list[PbSpan]]] = {}
-    for span in spans:
-        key = (id(span.resource), id(span.instrumentation_scope))
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = (span.resource, span.instrumentation_scope, [])
-        try:
-            group[2].append(_span(span))
-        except _NotScalar:
-            group[2].append(_sdk_encoded(span))
+    # Built in place, in the order of first appearance (as the SDK's encoder groups): constructing a message
+    # from keyword arguments copies every nested message passed in, field by field.
+    request = ExportTraceServiceRequest()
     by_resource: dict[int, ResourceSpans] = {}
-    for resource, scope, encoded in groups.values():
-        resource_spans = by_resource.get(id(resource))
-        if resource_spans is None:
-            resource_spans = by_resource[id(resource)] = ResourceSpans(
-                resource=PbResource(attributes=_attributes(resource.attributes)), schema_url=resource.schema_url
-            )
-        scope_message = None
-        if scope is not None:
-            scope_message = InstrumentationScope(name=scope.name, version=scope.version or "")
-        resource_spans.scope_spans.append(
-            ScopeSpans(scope=scope_message, spans=encoded, schema_url=scope.schema_url if scope else "")
-        )
-    return ExportTraceServiceRequest(resource_spans=list(by_resource.values()))
+    by_scope: dict[tuple[int, int], Any] = {}
+    for span in spans:
+        resource, scope = span.resource, span.instrumentation_scope
+        key = (id(resource), id(scope))
+        container = by_scope.get(key)
+        if container is None:
+            resource_spans = by_resource.get(id(resource))
+            if resource_spans is None:
+                resource_spans = by_resource[id(resource)] = request.resource_spans.add(schema_url=resource.schema_url)
+                resource_spans.resource.SetInParent()
+                _fill_attributes(resource_spans.resource.attributes, resource.attributes)
+            scope_spans = resource_spans.scope_spans.add(schema_url=scope.schema_url if scope else "")
+            scope_spans.scope.SetInParent()
+            if scope is not None:
+                scope_spans.scope.name = scope.name
+                scope_spans.scope.version = scope.version or ""
+                _fill_attributes(scope_spans.scope.attributes, scope.attributes)
+            container = by_scope[key] = scope_spans.spans
+        try:
+            _add_span(container, span)
+        except _NotScalar:
+            container.append(_sdk_encoded(span))
+    return request
+
+
+def _sdk_encoded(span: ReadableSpan) -> PbSpan:
+    encoded: PbSpan = encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+    return encoded
 
 
 class LeanOTLPSpanExporter(OTLPSpanExporter):

@@ -13,7 +13,9 @@ Instruments (labels ``model``, ``version``; shares add ``label``):
 - ``classifier_class_window_predictions``: predictions in the window, so alerts can wait for enough of them.
 
 Shares and drift are computed when Prometheus scrapes (a collector), so a request only appends to a window.
-State is per process; the event loop is the only writer, the scrape reads under a lock.
+A request's few rows are measured in plain Python (a dozen NumPy calls on a 1x2 array cost several times
+more than the arithmetic); large answers go through NumPy. State is per process; the event loop is the
+only writer, the scrape reads under a lock.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from features.spec import ModelSpec
 from service.observability.drift import ClassWindow, jensen_shannon
 
 _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+#: Up to this many probabilities (rows x labels) an answer is measured in Python, above it with NumPy.
+PYTHON_MAX_VALUES = 256
 
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PredictionMetrics] = weakref.WeakKeyDictionary()
 
@@ -46,7 +50,7 @@ class _VersionState:
         self.confidence = metrics.confidence.labels(model, version)
         self.entropy = metrics.entropy.labels(model, version)
         self.low_confidence = metrics.low_confidence.labels(model, version)
-        self.log_n = math.log(len(spec.labels))
+        self.log_n = math.log(len(spec.labels)) or 1.0  # one label: its entropy is 0 whatever the divisor
 
 
 class PredictionMetrics(Collector):
@@ -93,18 +97,14 @@ class PredictionMetrics(Collector):
             state = _VersionState(spec, self._window, self, model, str(version))
             with self._lock:
                 self._versions[(model, version)] = state
-        top = probabilities.argmax(axis=1)
-        confidence = probabilities[np.arange(len(top)), top]
-        clipped = np.clip(probabilities, 1e-12, 1.0)
-        entropy = -(probabilities * np.log(clipped)).sum(axis=1) / state.log_n
-        for score, spread in zip(confidence.tolist(), entropy.tolist(), strict=True):
-            state.confidence.observe(score)
-            state.entropy.observe(min(1.0, max(0.0, spread)))
-        low = int((confidence < threshold).sum())
+        if probabilities.size <= PYTHON_MAX_VALUES:
+            top, low = _measure_rows(state, probabilities.tolist(), threshold)
+        else:
+            top, low = _measure_array(state, probabilities, threshold)
         if low:
             state.low_confidence.inc(low)
         with self._lock:
-            state.window.add(top.tolist())
+            state.window.add(top)
 
     def collect(self) -> Iterator[Metric]:
         """Shares, window sizes and drift of every version seen, computed now."""
@@ -135,3 +135,35 @@ class PredictionMetrics(Collector):
         yield share
         yield drift
         yield size
+
+
+def _measure_rows(state: _VersionState, rows: list[list[float]], threshold: float) -> tuple[list[int], int]:
+    """Observe each row's top-1 probability and normalised entropy; the top-1 indices and how many are low."""
+    observe_confidence = state.confidence.observe
+    observe_entropy = state.entropy.observe
+    log_n = state.log_n
+    log = math.log
+    top: list[int] = []
+    low = 0
+    for row in rows:
+        score = max(row)
+        top.append(row.index(score))  # the first of equal maxima, as argmax
+        observe_confidence(score)
+        spread = -sum([p * log(p) for p in row if p > 0.0]) / log_n  # 0 log 0 is 0
+        observe_entropy(min(1.0, max(0.0, spread)))
+        if score < threshold:
+            low += 1
+    return top, low
+
+
+def _measure_array(state: _VersionState, probabilities: np.ndarray, threshold: float) -> tuple[list[int], int]:
+    """``_measure_rows`` for large answers, in NumPy (float64, as the Python path computes)."""
+    values = probabilities.astype(np.float64)
+    top = values.argmax(axis=1)
+    confidence = values[np.arange(len(top)), top]
+    logs = np.log(values, out=np.zeros_like(values), where=values > 0)
+    entropy = -(values * logs).sum(axis=1) / state.log_n
+    for score, spread in zip(confidence.tolist(), entropy.tolist(), strict=True):
+        state.confidence.observe(score)
+        state.entropy.observe(min(1.0, max(0.0, spread)))
+    return top.tolist(), int((confidence < threshold).sum())

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar, Token
 
 #: Header (REST) and metadata key (gRPC, lower case as gRPC requires) that carry the id both ways.
@@ -28,8 +28,8 @@ _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def new_request_id() -> str:
-    """A fresh id: 32 hex digits of a random UUID."""
-    return uuid.uuid4().hex
+    """A fresh id: 128 random bits from the OS as 32 hex digits (a UUID4 without building the object)."""
+    return os.urandom(16).hex()
 
 
 def accept_request_id(offered: str | bytes | None) -> str:

@@ -3,8 +3,8 @@
 Configured with the standard ``OTEL_*`` variables, read by the OpenTelemetry SDK itself: the exporter's
 protocol (``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` or ``OTEL_EXPORTER_OTLP_PROTOCOL``: ``grpc`` or
 ``http/protobuf``, the default as the specification says), endpoint, headers and TLS, the sampler
-(``OTEL_TRACES_SAMPLER``, ``OTEL_TRACES_SAMPLER_ARG``), the service name (``OTEL_SERVICE_NAME``) and
-the batch processor (``OTEL_BSP_*``).
+(``OTEL_TRACES_SAMPLER``, ``OTEL_TRACES_SAMPLER_ARG``), the service name (``OTEL_SERVICE_NAME``), span
+limits (``OTEL_SPAN_ATTRIBUTE_*``) and the batch processor (``OTEL_BSP_*``).
 
 Spans of one request: the surface's SERVER span (``POST /v1/models/...`` or the gRPC method; its parent
 is the caller's W3C ``traceparent`` when one is sent and valid, a malformed one is ignored), with the
@@ -17,16 +17,23 @@ When tracing is off every helper returns at its first line and no span object is
 back one shared ``nullcontext``. The provider is process-wide, installed by the gateway that starts with
 tracing on and removed by its stop.
 
-What a traced request costs, and why the helpers are shaped this way (measured with 100% sampling): the
-SDK's span objects and the OTLP encoding of each span are the cost, so
+How spans are made, and why (measured at 100% sampling, ``BENCH_EXTRAS=tracing make bench``): the SDK's
+``Tracer.start_span`` / ``Span.end`` cost about 40 µs a span on the bench machine (sampler call, locks,
+attribute cleaning, limits, events and links lists), five spans a request. Every span of a request is
+known in full when it is recorded (its ids, its times, its attributes), so this module
 
-- a request's state (its SERVER span, a context holding it, its arrival time) lives in one context
-  variable of ours: children are started with that context passed explicitly, never by attaching and
-  detaching OpenTelemetry's current context per span;
-- children whose times are known afterwards (parse, queue wait, model call, and preprocess, timed around
-  its block) are made in one call with explicit start and end times; only the TF Serving CLIENT span is
-  made current, for the ``traceparent`` that goes with the call;
-- over OTLP/gRPC, spans are encoded by ``service.observability.otlp_encoding`` (half the cost of the SDK's
+- asks the provider's sampler once per request, for the SERVER span, before any span work; children
+  follow that decision, as every sampler the SDK configures from ``OTEL_TRACES_SAMPLER`` decides for a
+  child of a local sampled span (parent-based ones by the parent, the others by the trace id or always);
+  an unsampled request makes no span at all;
+- makes each span as the SDK's finished-span record, ``ReadableSpan``, with ids from the provider's id
+  generator, its resource and span limits (applied when a limit could change something), and hands it to
+  the batch processor's ``on_end``, as ``Span.end`` does: the processor, the exporter, the OTLP encoding
+  and the ``OTEL_*`` settings are the SDK's;
+- keeps a request's state (the SERVER span's ids, times and attributes, its arrival time) in one context
+  variable: children are recorded with explicit start and end times, never by attaching and detaching
+  OpenTelemetry's current context per span;
+- over OTLP/gRPC, encodes spans with ``service.observability.otlp_encoding`` (half the cost of the SDK's
   encoding); over OTLP/HTTP the SDK's encoder stays, and the resource's hash, which it computes from a
   JSON dump for every exported span, is computed once (``_FixedResource``).
 """
@@ -36,48 +43,173 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import traceback
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.sdk.trace.sampling import Sampler
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 #: What every span helper returns while tracing is off: one shared no-op context (yields None).
 NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 _propagator = TraceContextTextMapPropagator()
-_tracer: Tracer | None = None
-_provider: TracerProvider | None = None
+_UNSET = Status(StatusCode.UNSET)
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+#: ``annotate``'s attribute names, built once rather than per request.
+_ANNOTATION_KEYS = {key: f"classifier.{key}" for key in ("model", "version", "instances")}
+
+
+class _Pipeline:
+    """What spans are made with and handed to, taken from the provider once when tracing starts."""
+
+    __slots__ = (
+        "bounded",
+        "ids",
+        "limits",
+        "processor",
+        "provider",
+        "readable",
+        "resource",
+        "sampled",
+        "sampler",
+        "scope",
+    )
+
+    def __init__(self, provider: TracerProvider, processor: BatchSpanProcessor, limits: SpanLimits) -> None:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.trace.sampling import Decision
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        self.readable: type[ReadableSpan] = ReadableSpan
+        self.sampled = Decision.RECORD_AND_SAMPLE
+
+        self.provider = provider
+        self.processor = processor
+        self.sampler: Sampler = provider.sampler
+        self.ids: IdGenerator = provider.id_generator
+        self.resource: Resource = provider.resource
+        self.scope: InstrumentationScope = InstrumentationScope("service.observability")
+        self.limits = limits
+        # The SDK cleans and bounds attributes on every set; ours are scalars, few, so bounding changes
+        # nothing unless a length limit is set (none by default) or the count limit is lower than ours.
+        self.bounded = limits.max_span_attribute_length is not None or (limits.max_span_attributes or 0) < 32
+
+    def attributes(self, attributes: dict[str, Any] | None) -> Mapping[str, Any]:
+        """``attributes`` as the span keeps them: bounded by the span limits when those could change them."""
+        if not attributes:
+            return _NO_ATTRIBUTES
+        if not self.bounded:
+            return attributes
+        from opentelemetry.attributes import BoundedAttributes
+
+        return BoundedAttributes(
+            self.limits.max_span_attributes,
+            attributes,
+            max_value_len=self.limits.max_span_attribute_length,
+            immutable=True,
+        )
+
+
+_pipeline: _Pipeline | None = None
 #: Wall-clock nanoseconds minus monotonic ones, fixed when tracing starts, so every span of a request (made
 #: now or recorded afterwards from monotonic times) is on one timeline.
 _offset_ns = 0
 
 
 class _Request:
-    """One traced request: its SERVER span, a context with that span (the children's parent), and when it
-    reached the surface (``time.monotonic()``)."""
+    """One traced request: its SERVER span's context, parent, name, attributes and status, and when it
+    reached the surface (``time.monotonic()``). ``sampled`` False: nothing is recorded, the context still
+    travels on (``outgoing_metadata``). It has the part of a span's interface the surfaces use."""
 
-    __slots__ = ("context", "span", "started")
+    __slots__ = ("attributes", "context", "events", "kind", "name", "parent", "sampled", "started", "status")
 
-    def __init__(self, span: Span, started: float) -> None:
-        self.span = span
-        self.context = set_span_in_context(span)
+    def __init__(
+        self,
+        name: str,
+        kind: SpanKind,
+        context: SpanContext,
+        parent: SpanContext | None,
+        attributes: dict[str, Any],
+        started: float,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.context = context
+        self.parent = parent
+        self.sampled = context.trace_flags.sampled
+        self.attributes = attributes
         self.started = started
+        self.status = _UNSET
+        self.events: list[Event] = []
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one attribute of the span."""
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Set attributes of the span."""
+        self.attributes.update(attributes)
+
+    def set_status(self, status: Status) -> None:
+        """Set the span's status."""
+        self.status = status
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Add an ``exception`` event and an ERROR status, as the SDK's span does for an escaping exception."""
+        self.events.append(_exception_event(exc))
+        self.status = Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+
+    def end(self, pipeline: _Pipeline, ended: float) -> None:
+        """Hand the finished span to the processor, as the SDK's ``Span.end`` does (when sampled)."""
+        if not self.sampled:
+            return
+        pipeline.processor.on_end(
+            pipeline.readable(
+                self.name,
+                self.context,
+                self.parent,
+                pipeline.resource,
+                pipeline.attributes(self.attributes),
+                events=tuple(self.events),
+                kind=self.kind,
+                status=self.status,
+                start_time=_wall_ns(self.started),
+                end_time=_wall_ns(ended),
+                instrumentation_scope=pipeline.scope,
+            )
+        )
 
 
 #: The request being handled in this context (set only while tracing).
 _request: ContextVar[_Request | None] = ContextVar("traced_request", default=None)
+#: The CLIENT span of an outgoing call in this context, whose context ``outgoing_metadata`` sends on.
+_client: ContextVar[_Request | None] = ContextVar("traced_client_call", default=None)
 
 
 def enable_tracing(service_name: str = "classifier-gateway") -> None:
     """Install a tracer provider with an OTLP exporter chosen by the ``OTEL_*`` environment."""
-    global _tracer, _provider, _offset_ns
+    global _pipeline, _offset_ns
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
@@ -96,23 +228,28 @@ def enable_tracing(service_name: str = "classifier-gateway") -> None:
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    provider = TracerProvider(resource=_fixed_resource(resource))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    limits = SpanLimits()
+    provider = TracerProvider(resource=_fixed_resource(resource), span_limits=limits)
+    processor = BatchSpanProcessor(exporter)
+    provider.add_span_processor(processor)  # the provider's shutdown flushes it
     _offset_ns = time.time_ns() - time.monotonic_ns()
-    _provider, _tracer = provider, provider.get_tracer("service.observability")
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        provider.shutdown()
+        return
+    _pipeline = _Pipeline(provider, processor, limits)
 
 
 def disable_tracing() -> None:
     """Export what is buffered and remove the provider."""
-    global _tracer, _provider
-    provider, _provider, _tracer = _provider, None, None
-    if provider is not None:
-        provider.shutdown()
+    global _pipeline
+    pipeline, _pipeline = _pipeline, None
+    if pipeline is not None:
+        pipeline.provider.shutdown()
 
 
 def tracing_enabled() -> bool:
     """Whether spans are being made."""
-    return _tracer is not None
+    return _pipeline is not None
 
 
 def _fixed_resource(resource: Any) -> Any:
@@ -135,32 +272,80 @@ def _fixed_resource(resource: Any) -> Any:
     return _FixedResource(resource.attributes, resource.schema_url)
 
 
+def _exception_event(exc: BaseException) -> Event:
+    # The event the SDK's ``Span.record_exception`` adds (semantic conventions' exception.* attributes).
+    from opentelemetry.sdk.trace import Event
+
+    kind = type(exc)
+    module = kind.__module__
+    attributes = {
+        "exception.type": f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__,
+        "exception.message": str(exc),
+        "exception.stacktrace": "".join(traceback.format_exception(exc)),
+        "exception.escaped": "False",
+    }
+    return Event("exception", attributes)
+
+
+def _start_request(pipeline: _Pipeline, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> _Request:
+    # The SDK's start of a SERVER span: the sampler's decision first, ids only as that decision needs them.
+    parent_context = _propagator.extract(carrier) if carrier else None  # malformed: an empty context
+    parent: SpanContext | None = get_current_span(parent_context).get_span_context() if parent_context else None
+    if parent is not None and parent.is_valid:
+        trace_id = parent.trace_id
+        random_trace_id = parent.trace_flags.random_trace_id
+    else:
+        parent = None
+        trace_id = pipeline.ids.generate_trace_id()
+        random_trace_id = pipeline.ids.is_trace_id_random()
+    decision = pipeline.sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
+    flags = TraceFlags.SAMPLED if decision.decision is pipeline.sampled else TraceFlags.DEFAULT
+    if random_trace_id:
+        flags |= TraceFlags.RANDOM_TRACE_ID
+    context = SpanContext(
+        trace_id,
+        pipeline.ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=TraceFlags(flags),
+        trace_state=decision.trace_state,
+    )
+    if decision.attributes:
+        attributes = {**attributes, **decision.attributes}
+    return _Request(name, SpanKind.SERVER, context, parent, attributes, time.monotonic())
+
+
+def _child_context(pipeline: _Pipeline, request: _Request) -> SpanContext:
+    parent = request.context
+    return SpanContext(
+        parent.trace_id,
+        pipeline.ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=parent.trace_flags,
+        trace_state=parent.trace_state,
+    )
+
+
 class _ServerSpan:
     """The SERVER span of one request, as a context manager yielding the span (see ``server_span``)."""
 
-    __slots__ = ("_request", "_token")
+    __slots__ = ("_pipeline", "_request", "_token")
 
-    def __init__(self, tracer: Tracer, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> None:
-        parent = _propagator.extract(carrier) if carrier else None  # a malformed traceparent: an empty context
-        started = time.monotonic()
-        span = tracer.start_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes, start_time=_wall_ns(started)
-        )
-        self._request = _Request(span, started)
+    def __init__(self, pipeline: _Pipeline, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> None:
+        self._pipeline = pipeline
+        self._request = _start_request(pipeline, name, carrier, attributes)
         self._token: Token[_Request | None] | None = None
 
-    def __enter__(self) -> Span:
+    def __enter__(self) -> _Request:
         self._token = _request.set(self._request)
-        return self._request.span
+        return self._request
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        span = self._request.span
+        request = self._request
         if exc is not None and not isinstance(exc, GeneratorExit):
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        span.end()
+            request.record_exception(exc)
+        request.end(self._pipeline, time.monotonic())
         if self._token is not None:
             # A stream's generator closed from another context cannot reset; that context ends anyway.
             with contextlib.suppress(ValueError):
@@ -185,40 +370,79 @@ class _ChildSpan:
         record_span(self._name, self._started, time.monotonic())
 
 
+class _ClientSpan:
+    """A child span of another ``kind`` (the TF Serving call's CLIENT span) around a block: current for
+    ``outgoing_metadata`` while the block runs, recorded (with an escaping exception) when it ends."""
+
+    __slots__ = ("_pipeline", "_span", "_token")
+
+    def __init__(self, pipeline: _Pipeline, request: _Request, name: str, kind: SpanKind) -> None:
+        self._pipeline = pipeline
+        context = _child_context(pipeline, request)
+        self._span = _Request(name, kind, context, request.context, {}, 0.0)
+        self._token: Token[_Request | None] | None = None
+
+    def __enter__(self) -> _Request:
+        self._span.started = time.monotonic()
+        self._token = _client.set(self._span)
+        return self._span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            with contextlib.suppress(ValueError):
+                _client.reset(self._token)
+        if exc is not None:
+            self._span.record_exception(exc)
+        self._span.end(self._pipeline, time.monotonic())
+
+
 def server_span(name: str, carrier: Mapping[str, str], **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-    """The SERVER span of one request, child of ``carrier``'s ``traceparent`` when valid; yields the span."""
-    tracer = _tracer
-    if tracer is None:
+    """The SERVER span of one request, child of ``carrier``'s ``traceparent`` when valid; yields the span
+    (an object with ``set_attribute``, ``set_attributes`` and ``set_status``)."""
+    pipeline = _pipeline
+    if pipeline is None:
         return NO_SPAN
-    return _ServerSpan(tracer, name, carrier, attributes)
+    return _ServerSpan(pipeline, name, carrier, attributes)
 
 
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> contextlib.AbstractContextManager[Any]:
-    """A child span of the request's span around a block (None when tracing is off or when no request is
-    being handled, e.g. the readiness self-check). An INTERNAL span yields None and is recorded when the
-    block ends; any other kind (the TF Serving call's CLIENT span) is started now, made current for
-    ``outgoing_metadata``, and yielded."""
-    tracer = _tracer
-    if tracer is None:
+    """A child span of the request's span around a block (None when tracing is off, when no request is
+    being handled, e.g. the readiness self-check, or when the request is not sampled). An INTERNAL span
+    yields None and is recorded when the block ends; any other kind (the TF Serving call's CLIENT span) is
+    current for ``outgoing_metadata`` while the block runs, and yielded."""
+    pipeline = _pipeline
+    if pipeline is None:
         return NO_SPAN
     request = _request.get()
     if request is None:
         return NO_SPAN
     if kind is SpanKind.INTERNAL:
-        return _ChildSpan(name)
-    return tracer.start_as_current_span(name, context=request.context, kind=kind)
+        return _ChildSpan(name) if request.sampled else NO_SPAN
+    return _ClientSpan(pipeline, request, name, kind)
 
 
 def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
     """A finished child span of the request's span, from ``start`` to ``end`` (``time.monotonic()`` seconds)."""
-    tracer = _tracer
-    if tracer is None:
+    pipeline = _pipeline
+    if pipeline is None:
         return
     request = _request.get()
-    if request is None:
+    if request is None or not request.sampled:
         return
-    child = tracer.start_span(name, context=request.context, start_time=_wall_ns(start), attributes=attributes)
-    child.end(end_time=_wall_ns(end))
+    pipeline.processor.on_end(
+        pipeline.readable(
+            name,
+            _child_context(pipeline, request),
+            request.context,
+            pipeline.resource,
+            pipeline.attributes(attributes),
+            start_time=_wall_ns(start),
+            end_time=_wall_ns(end),
+            instrumentation_scope=pipeline.scope,
+        )
+    )
 
 
 def _wall_ns(monotonic_s: float) -> int:
@@ -227,7 +451,7 @@ def _wall_ns(monotonic_s: float) -> int:
 
 def parsed() -> None:
     """The core has the decoded request: record ``parse`` from the request's arrival until now."""
-    if _tracer is None:
+    if _pipeline is None:
         return
     request = _request.get()
     if request is not None:
@@ -237,22 +461,28 @@ def parsed() -> None:
 def annotate(outcome: str, **attributes: Any) -> None:
     """Set ``classifier.<name>`` attributes and the outcome on the request's span; an outcome other than
     ``ok`` marks it as an error."""
-    if _tracer is None:
+    if _pipeline is None:
         return
     request = _request.get()
     if request is None:
         return
-    named = {f"classifier.{key}": value for key, value in attributes.items() if value is not None}
+    named = request.attributes
+    for key, value in attributes.items():
+        if value is not None:
+            named[_ANNOTATION_KEYS.get(key) or f"classifier.{key}"] = value
     named["classifier.outcome"] = outcome
-    request.span.set_attributes(named)
     if outcome != "ok":
-        request.span.set_status(Status(StatusCode.ERROR, outcome))
+        request.status = Status(StatusCode.ERROR, outcome)
 
 
 def outgoing_metadata() -> tuple[tuple[str, str], ...] | None:
-    """The current span's context as gRPC metadata (``traceparent``), None when tracing is off."""
-    if _tracer is None:
+    """The current outgoing call's CLIENT span context as gRPC metadata (``traceparent``), None when tracing
+    is off or outside such a span."""
+    if _pipeline is None:
+        return None
+    current = _client.get()
+    if current is None:
         return None
     carrier: dict[str, str] = {}
-    _propagator.inject(carrier)
+    _propagator.inject(carrier, context=set_span_in_context(NonRecordingSpan(current.context)))
     return tuple(carrier.items())

@@ -48,6 +48,10 @@ def test_lean_encoding_equals_the_sdks_for_every_kind_of_span() -> None:
     assert len(spans) == 7
 
     assert encode(spans) == encode_spans(spans)
+    # The same bytes on the wire too (an empty message set or left out shows here).
+    assert encode(spans).SerializeToString(deterministic=True) == encode_spans(spans).SerializeToString(
+        deterministic=True
+    )
 
 
 def test_a_resource_attribute_it_does_not_encode_falls_back_to_the_sdk() -> None:
