@@ -31,8 +31,6 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-import scipy.signal
 import soundfile
 
 from features._decoding import as_bytes, decoder_errors
@@ -114,6 +112,10 @@ def resample(waveform: npt.ArrayLike, source_rate: int, target_rate: int) -> Flo
     samples = np.asarray(waveform, dtype=np.float32)
     if source_rate == target_rate:
         return samples
+    # Imported here, not at the top: scipy.signal costs a process about 50 MiB, and a gateway in front of
+    # TF Serving whose models never need resampling should not hold it (a later import is a dict lookup).
+    import scipy.signal
+
     up, down = _resample_factors(source_rate, target_rate)
     resampled = scipy.signal.resample_poly(samples, up, down)
     return np.asarray(resampled, dtype=np.float32)
@@ -142,6 +144,10 @@ def log_mel(waveform: npt.ArrayLike, spec: AudioFeatures) -> Floats:
         raise ValueError(f"log_mel takes mono audio of shape (samples,), not {samples.shape}")
     if len(samples) < spec.frame_length:
         samples = np.pad(samples, (0, spec.frame_length - len(samples)))
+    # Lazily, like scipy.signal: only a process that computes a spectrogram holds scipy.fft (about 25 MiB).
+    # NumPy's rfft is no substitute: its float32 results differ in the last bits and it is 2x slower.
+    import scipy.fft
+
     frames = np.lib.stride_tricks.sliding_window_view(samples, spec.frame_length)[:: spec.hop_length]
     spectrum = scipy.fft.rfft(frames * _hann(spec.frame_length), axis=1)
     power = np.square(spectrum.real) + np.square(spectrum.imag)

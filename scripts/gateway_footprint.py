@@ -1,6 +1,6 @@
 """Start-up time and resident memory of the gateway process, in TF Serving mode against embedded mode.
 
-    python scripts/gateway_footprint.py --models-dir models [--requests 30] [--runs 2]
+    python scripts/gateway_footprint.py --models-dir models [--requests 30] [--runs 2] [--modes tfserving]
 
 For each mode, starts ``python -m service`` as a fresh process on free loopback ports and measures the
 seconds until ``/healthz`` answers (the process serves) and until ``/readyz`` answers 200 (every model
@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=30, help="classify calls per model after ready")
     parser.add_argument("--runs", type=int, default=1, help="starts per mode")
     parser.add_argument("--json", action="store_true", help="print the measurements as JSON too")
+    parser.add_argument(
+        "--modes", nargs="+", choices=("tfserving", "embedded"), default=["tfserving", "embedded"], help="what to start"
+    )
     args = parser.parse_args(argv)
     models_dir = args.models_dir.resolve()
     bodies = instances(models_dir)
@@ -169,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             "CLASSIFIER_TFSERVING_TARGET": f"127.0.0.1:{server_port}",
         }
         embedded_env = base_env | {"CLASSIFIER_BACKEND": "embedded"}
+        envs = {"tfserving": tfserving_env, "embedded": embedded_env}
         for _ in range(args.runs):
-            results.append(measure("tfserving", tfserving_env, bodies, args.requests))
-            results.append(measure("embedded", embedded_env, bodies, args.requests))
+            results.extend(measure(mode, envs[mode], bodies, args.requests) for mode in args.modes)
         server_rss, server_peak = memory_mib(server.pid)
     finally:
         server.terminate()

@@ -36,10 +36,11 @@ def main() -> int:
     started = time.time()
     load_before = os.getloadavg()
     bench = Bench(config, log=lambda line: print(line, flush=True))
+    workers = f"; {config.workers} gateway workers" if config.workers > 1 else ""
     print(
         f"bench: systems {', '.join(config.systems)}; modalities {', '.join(config.modalities)};"
         f" concurrency {config.levels}; {config.cell_s:g}s per cell after {config.warmup_s:g}s warm-up;"
-        f" load average before {load_before[0]:.2f}",
+        f" load average before {load_before[0]:.2f}{workers}",
         flush=True,
     )
     try:
@@ -55,6 +56,7 @@ def main() -> int:
         "wall_seconds": round(time.time() - started, 1),
         "load_average_before": round(load_before[0], 2),
         "load_average_after": round(load_after[0], 2),
+        "gateway_workers": config.workers,
     }
     json_path = config.out_dir / "bench.json"
     chart_path = config.out_dir / "bench.png"

@@ -102,13 +102,16 @@ class BenchConfig:
     pin: bool = True
     parallel_start: bool = False
     quick: bool = False
+    #: ``CLASSIFIER_WORKERS`` of every gateway system (all on the server core); 1: one process, as always.
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BenchConfig:
         """``BENCH_QUICK=1`` for a smoke run; ``BENCH_LEVELS=1,8,32``, ``BENCH_CELL_S``, ``BENCH_WARMUP_S``,
         ``BENCH_SYSTEMS``, ``BENCH_V2=1`` (adds the V2 systems), ``BENCH_EXTRAS=auth,tracing,predlog`` (or
         ``all``: adds those systems), ``BENCH_MODALITIES``, ``BENCH_PIN=0``,
-        ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``,
+        ``BENCH_MODELS_DIR``, ``BENCH_DATA_DIR``, ``BENCH_WORKERS=2`` (gateway worker processes, all pinned
+        to the server core: shows what a second worker costs per request),
         ``BENCH_OUT``; per modality ``BENCH_TEXT_MODEL`` and ``BENCH_TEXT_SAMPLES`` (folder)."""
         env = dict(os.environ if env is None else env)
         quick = env.get("BENCH_QUICK", "") not in ("", "0")
@@ -138,6 +141,9 @@ class BenchConfig:
         config.models_dir = Path(env.get("BENCH_MODELS_DIR", str(config.models_dir)))
         config.data_dir = Path(env.get("BENCH_DATA_DIR", str(config.data_dir)))
         config.out_dir = Path(env.get("BENCH_OUT", str(config.out_dir)))
+        config.workers = int(env.get("BENCH_WORKERS", "1"))
+        if config.workers < 1:
+            raise ValueError("BENCH_WORKERS must be 1 or more")
         for modality in MODALITIES:
             config.models[modality] = env.get(f"BENCH_{modality.upper()}_MODEL", config.models[modality])
             folder = env.get(f"BENCH_{modality.upper()}_SAMPLES")
@@ -419,6 +425,9 @@ class Bench:
             if system in EXTRA_SYSTEMS:
                 extra = system.removeprefix("gateway-")
                 feature = extras.prepare(extra, config.out_dir / "extras", sinks, self.placement.generator_cpus)
+            gateway_env = dict(feature.env)
+            if config.workers != 1:
+                gateway_env["CLASSIFIER_WORKERS"] = str(config.workers)
             server = start_gateway(
                 group,
                 topology=topology,
@@ -426,7 +435,7 @@ class Bench:
                 models=models,
                 cpus=cpus,
                 name=system,
-                extra_env=feature.env,
+                extra_env=gateway_env,
             )
             assert server.rest_url is not None
             port = int(server.rest_url.rsplit(":", 1)[1])

@@ -1,13 +1,16 @@
 """Wire types of the classify API, shared by REST and gRPC (gRPC converts to and from them).
 
 ``ClassifyCall`` is what a surface hands the core after transport decoding; the other models are
-what the core answers.
+what the core answers. The answer (``ClassifyResponse``, ``Prediction``, ``ScoredLabel``) is made of plain
+slotted dataclasses: the core builds one per request without validation (its values are its own), REST
+serialises it with orjson, and pydantic still reads the same classes for the OpenAPI schema.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,26 +65,29 @@ class ClassifyCall(BaseModel):
     adapt_input: InputAdapter | None = None
 
 
-class ScoredLabel(BaseModel):
+@dataclass(slots=True)
+class ScoredLabel:
     """A label and its probability."""
 
     label: str
     score: float
 
 
-class Prediction(BaseModel):
+@dataclass(slots=True)
+class Prediction:
     """The answer for one input."""
 
     label: str
     score: float
     top_k: list[ScoredLabel]
     probabilities: dict[str, float]
-    abstained: bool = Field(
-        default=False, description="The top score is below the confidence threshold; the label is still given."
-    )
+    abstained: Annotated[
+        bool, Field(description="The top score is below the confidence threshold; the label is still given.")
+    ] = False
 
 
-class ClassifyResponse(BaseModel):
+@dataclass(slots=True)
+class ClassifyResponse:
     """The answer for a request: the version that produced it and one prediction per input, in order."""
 
     model: str

