@@ -36,7 +36,7 @@ from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from classifier_client.messages import build_request
@@ -81,6 +81,15 @@ EMBEDDED_GATEWAY = ("gateway-rest", "gateway-grpc", "gateway-stream", "gateway-v
 V2_BINARY_HEADER = "Inference-Header-Content-Length"
 TOP_K = 3
 PRIME_S = 0.3
+
+
+class LoopSettings(TypedDict):
+    """The keyword arguments every load generator of ``loadgen`` takes."""
+
+    concurrency: int
+    duration_s: float
+    warmup_s: float
+    server_cpu: Callable[[], tuple[float, float]] | None
 
 
 @dataclass
@@ -336,54 +345,23 @@ class Bench:
         def probe() -> tuple[float, float]:
             return sum(s.cpu_seconds() for s in servers), front.cpu_seconds()
 
+        # Every load generator takes the same loop settings; the systems differ in runner, target and payload.
+        loop = LoopSettings(concurrency=level, duration_s=duration_s, warmup_s=warmup_s, server_cpu=probe)
+        grpc_target = deployment.server.grpc_target or ""
         coroutine: Coroutine[Any, Any, CellResult]
         if system == "gateway-v2-grpc":
-            coroutine = run_grpc_v2(
-                deployment.server.grpc_target or "",
-                self.payloads.v2_grpc_requests(modality),
-                concurrency=level,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                server_cpu=probe,
-            )
+            coroutine = run_grpc_v2(grpc_target, self.payloads.v2_grpc_requests(modality), **loop)
+        elif system == "gateway-stream":
+            coroutine = run_grpc_stream(grpc_target, self.payloads.grpc[modality], **loop)
+        elif system == "gateway-grpc":
+            coroutine = run_grpc(grpc_target, self.payloads.grpc[modality], **loop)
         elif system == "gateway-v2-rest":
             coroutine = run_http(
-                "127.0.0.1",
-                deployment.port,
-                self.payloads.v2_http_requests(modality, deployment.port),
-                concurrency=level,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                server_cpu=probe,
-            )
-        elif system == "gateway-stream":
-            coroutine = run_grpc_stream(
-                deployment.server.grpc_target or "",
-                self.payloads.grpc[modality],
-                concurrency=level,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                server_cpu=probe,
-            )
-        elif system == "gateway-grpc":
-            coroutine = run_grpc(
-                deployment.server.grpc_target or "",
-                self.payloads.grpc[modality],
-                concurrency=level,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                server_cpu=probe,
+                "127.0.0.1", deployment.port, self.payloads.v2_http_requests(modality, deployment.port), **loop
             )
         else:
-            coroutine = run_http(
-                "127.0.0.1",
-                deployment.port,
-                self.payloads.http_requests(modality, deployment.port, form, deployment.headers),
-                concurrency=level,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                server_cpu=probe,
-            )
+            requests = self.payloads.http_requests(modality, deployment.port, form, deployment.headers)
+            coroutine = run_http("127.0.0.1", deployment.port, requests, **loop)
         return _run_loop(coroutine, use_uvloop=system not in ("gateway-grpc", "gateway-stream", "gateway-v2-grpc"))
 
     def _measure(self, system: str, deployment: Deployment) -> None:

@@ -150,7 +150,7 @@ class Admission:
         self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is None:
-            lane = self._lanes[model] = Lane(self.settings.max_concurrent_per_model)
+            lane = self._lanes[model] = Lane(settings.max_concurrent_per_model)
         if lane.passed:
             lane.passed.popleft()  # this request, or one let in before it: on its way no more
         if lane.full:
