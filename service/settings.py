@@ -191,12 +191,6 @@ class AdmissionSettings(BaseModel):
         description="Refuse (429) new requests while the event loop runs this many seconds late: requests are"
         " then queued before admission can see them, and refusing at once drains that backlog.",
     )
-    loop_lag_target_s: float = Field(
-        default=0.05,
-        gt=0,
-        description="While the event loop runs later than this, every model's open slots shrink (by 10% per"
-        " 20 ms sample), so that admitted work leaves the process time to read and refuse the rest at once.",
-    )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 429 from admission.")
 
 

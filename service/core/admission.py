@@ -1,31 +1,40 @@
 """Admission before decoding: a bounded queue per model and refusal when the wait would be too long.
 
 Every classify request takes a slot of its model's lane before any input is decoded. A lane runs at
-most ``max_concurrent_per_model`` requests, fewer while requests take longer than the latency target
-(the open slots shrink by 10% per slow request and grow by one per window of fast ones: more parallel
-work on saturated CPUs only makes every request slower); the rest wait in FIFO order, at most
-``max_queued_per_model`` of them. A request is refused at once (``Overloaded``, 429 /
-RESOURCE_EXHAUSTED) when the queue is full, when its expected completion passes the sooner of its own
-deadline and ``latency_target_s``, or when its expected wait for a slot passes ``QUEUE_SHARE`` of the target:
+most ``max_concurrent_per_model`` requests, fewer while its requests answer late (see below); the rest
+wait in FIFO order, at most ``max_queued_per_model`` of them. A request is refused at once
+(``Overloaded``, 429 / RESOURCE_EXHAUSTED) when the queue is full, when its expected completion passes the
+sooner of its own deadline and ``latency_target_s``, or when its expected wait for a slot passes
+``QUEUE_SHARE`` of the target:
 
     expected wait = service time x (requests ahead + 1) / open slots
     expected completion = expected wait + service time
 
 with the service time measured per lane (a moving average of slot-held time, so batching, decode cost
-and CPU contention are all in it). "Requests ahead" include those the HTTP protocol let through the door
-that have not reached their slot yet (``Lane.in_transit``). A queued request that has waited its share of
-the target without a slot is refused then (slots may have shrunk since it was let in). Refusing at the
-door keeps the admitted requests' latency near the target under any overload instead of letting every
-request wait until its deadline (finding 5).
+and CPU contention are all in it). A queued request that has waited its share of the target without a
+slot is refused then (slots may have shrunk since it was let in).
 
-The event loop's lateness (``LoopLag``, ``service.core.loop_lag``) steers the lanes too. A loop that runs
-late means the process has no CPU to spare: requests then wait in socket buffers and in the loop's
-backlog, where no lane sees them, and refusing them costs CPU as well. So every sample later than
-``loop_lag_target_s`` shrinks every lane's open slots by 10%, until the admitted work leaves the loop
-enough time to read, and refuse, everything else at once; fast requests grow the slots back. This is what
-holds the admitted requests' latency under an overload several times the capacity: the lanes alone only
-see the service time, which stays short while the queue in front of the process grows. Past
-``max_loop_lag_s`` new requests are refused outright until the loop catches up.
+**The door.** REST requests are first judged by the HTTP protocol as soon as their headers are parsed
+(``service.rest.early_shed``): ``enter`` refuses them there, before any body is read, or hands out a
+``DoorTicket`` that the protocol gives back when the answer is written or the connection is lost. Until
+a ticket's request reaches its slot it counts as ahead of every later request (``Lane.transit``): under
+load a request needs several turns of the event loop between its headers and its slot, and the requests
+let through in that time would otherwise be judged on a lane that does not know about them. The count is
+exact, because every ticket comes back.
+
+**Open slots follow the latency that clients see.** A ticket measures its request from the door to the
+answer, which includes the turns the request waited for the event loop behind other work (reading and
+refusing other requests): the wait a slot's own clock cannot see, and the one that grows under an
+overload several times the capacity. When a request answers later than ``LATENCY_SHARE`` of the target
+(door to answer for a ticket, queue plus slot otherwise), the lane's open slots shrink in proportion to
+how late it was (by 10% to 50%), at most once per round trip: a request that started before the last
+shrink does not shrink again, as TCP's congestion window does not shrink once per lost packet. Every
+request answered in time grows them by ``1/slots`` (about one slot per round trip). So the admitted work
+stays what the process can answer within the target, the rest is refused at the door, and the lanes do
+not collapse to one slot on a burst.
+
+Past ``max_loop_lag_s`` of event-loop lateness (``LoopLag``, ``service.core.loop_lag``) new requests are
+refused outright until the loop catches up.
 
 Lanes exist only for models the backend knows (the classifier admits after resolving the version), so
 made-up names cannot grow them. Per-lane gauges of running and queued requests are exported for
@@ -39,6 +48,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from service.core.loop_lag import LoopLag
 from service.errors import DeadlineExceeded, Overloaded
@@ -50,15 +60,18 @@ _EWMA_WEIGHT = 0.1
 #: The share of the latency target a request may spend queued for a slot; the rest is for its service and,
 #: under load, the event loop's turns before and after it.
 QUEUE_SHARE = 0.25
-# Open slots kept per late loop-lag sample (one every ~20 ms while late): halved within ~0.15 s.
-_LATE_LOOP_DECREASE = 0.9
+#: A request answered later than this share of the target shrinks its lane's open slots: the margin keeps
+#: the slowest admitted requests (p99) within the whole target.
+LATENCY_SHARE = 0.5
+# The most open slots kept per shrink (once per round trip); a later answer keeps fewer, down to half.
+_DECREASE = 0.9
 
 
 class Lane:
     """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
-    and the number of slots currently open (adapted so that a request's service stays within the target)."""
+    the requests on their way from the door to a slot, and the number of slots currently open."""
 
-    __slots__ = ("limit", "max_slots", "passed", "queue", "running", "service_s")
+    __slots__ = ("limit", "max_slots", "queue", "running", "service_s", "shrunk_at", "transit")
 
     def __init__(self, slots: int) -> None:
         self.max_slots = slots
@@ -66,8 +79,10 @@ class Lane:
         self.queue: deque[asyncio.Future[None]] = deque()
         self.running = 0
         self.service_s = 0.0  # 0 until the first request finishes: nothing is refused on a guess
-        #: When each request let through the door (``precheck(at_door=True)``) and not yet at its slot passed.
-        self.passed: deque[float] = deque()
+        #: Requests let through the REST door (a ``DoorTicket`` out) that have not reached their slot yet.
+        self.transit = 0
+        #: When the open slots last shrank; requests that started before it cannot shrink them again.
+        self.shrunk_at = 0.0
 
     @property
     def waiting(self) -> int:
@@ -79,33 +94,24 @@ class Lane:
         """Whether a new request would have to wait."""
         return bool(self.queue) or self.running >= int(self.limit)
 
-    def let_through(self, now: float, horizon_s: float) -> None:
-        """Remember a request let through the door at ``now`` (forgetting those older than ``horizon_s``)."""
-        self.in_transit(now, horizon_s)
-        self.passed.append(now)
-
-    def in_transit(self, now: float, horizon_s: float) -> int:
-        """Requests let through the door within ``horizon_s`` that have not reached their slot yet.
-
-        Under load a request needs several turns of the event loop between its headers and its slot (body,
-        parsing, decoding), and every request the door lets through in that time would otherwise be judged
-        on a lane that does not know about the ones ahead of it. Entries older than the horizon are
-        forgotten: those requests ended on the way (a bad body, a disconnect)."""
-        passed = self.passed
-        while passed and passed[0] < now - horizon_s:
-            passed.popleft()
-        return len(passed)
-
-    def observe(self, seconds: float, target_s: float) -> None:
-        """Fold one slot-held time into the moving average and adapt the open slots: fewer while service
-        takes longer than the target (more parallel work only slows each request down), one more per
-        request served within it (additive increase, multiplicative decrease)."""
+    def observe_service(self, seconds: float) -> None:
+        """Fold one slot-held time into the moving average of the service time."""
         if self.service_s == 0.0:
             self.service_s = seconds
         else:
             self.service_s += _EWMA_WEIGHT * (seconds - self.service_s)
-        if seconds > target_s:
-            self.limit = max(1.0, self.limit * 0.9)
+
+    def observe_latency(self, started: float, ended: float, target_s: float) -> None:
+        """Adapt the open slots to one request's latency (``started`` to ``ended``, monotonic seconds): fewer
+        when it passed ``LATENCY_SHARE`` of the target, at most once per round trip; about one more per round
+        trip of requests answered within it (additive increase, multiplicative decrease)."""
+        latency, allowed = ended - started, target_s * LATENCY_SHARE
+        if latency > allowed:
+            if started >= self.shrunk_at:
+                # In proportion to how late it was (at most halved): a lane far over the target gets back
+                # to it within a round trip or two, one just over it loses a tenth.
+                self.limit = max(1.0, self.limit * min(_DECREASE, max(0.5, allowed / latency)))
+                self.shrunk_at = ended
         else:
             self.limit = min(float(self.max_slots), self.limit + 1.0 / max(self.limit, 1.0))
 
@@ -118,6 +124,39 @@ class Lane:
                 waiter.set_result(None)
 
 
+class DoorTicket:
+    """A REST request let through the door (``Admission.enter``): counted ahead of later requests until it
+    reaches its slot, and measured from the door to its answer. The HTTP protocol calls ``done`` once, when
+    the answer is written or the connection is lost."""
+
+    __slots__ = ("_admission", "entered", "lane", "served", "slotted")
+
+    def __init__(self, admission: Admission, lane: Lane, entered: float) -> None:
+        self._admission = admission
+        self.lane = lane
+        self.entered = entered
+        self.slotted = False
+        #: Whether the request held its slot; a request refused or failed before it says nothing of latency.
+        self.served = False
+
+    def reach_slot(self) -> None:
+        """The request has taken (or been refused) its slot: no longer ahead of the requests behind it."""
+        if not self.slotted:
+            self.slotted = True
+            self.lane.transit -= 1
+
+    def done(self) -> None:
+        """The request has ended (answered, or its client gone): adapt the lane to its latency if it was served."""
+        self.reach_slot()
+        if self.served:
+            self.lane.observe_latency(self.entered, time.monotonic(), self._admission.settings.latency_target_s)
+
+
+#: The ticket of the REST request the current task serves (set by the HTTP protocol while it creates the
+#: request's task, which copies the context), so that its slot knows it came through the door.
+current_ticket: ContextVar[DoorTicket | None] = ContextVar("door_ticket", default=None)
+
+
 class Admission:
     """Per-model lanes with deadline-aware refusal; one instance per classify core, used on its event loop."""
 
@@ -125,43 +164,55 @@ class Admission:
         self.settings = settings
         self._metrics = metrics
         self._lanes: dict[str, Lane] = {}
-        self.loop_lag = LoopLag(on_sample=self._on_loop_lag)
+        self.loop_lag = LoopLag()
 
     def lane(self, model: str) -> Lane | None:
         """The lane of ``model`` if it has taken a request (for tests and reports)."""
         return self._lanes.get(model)
 
-    def precheck(self, model: str, timeout_s: float | None, *, at_door: bool = False) -> None:
-        """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing. ``at_door``: the
-        first check of a request (the HTTP protocol's), whose pass is remembered until the request reaches
-        its slot, so that the requests still on their way count as ahead of the next one."""
+    def enter(self, model: str, timeout_s: float | None) -> DoorTicket | None:
+        """The door's check (the HTTP protocol's, on complete headers): refuse now what ``slot`` would
+        refuse, or let the request through with a ticket that the protocol must give back (``done``). No
+        ticket for a model without a lane (one the backend may not know): the route judges it."""
+        self._refuse_if_loop_late(model)
+        lane = self._lanes.get(model)
+        if lane is None:
+            return None
+        now = time.monotonic()
+        self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None)
+        lane.transit += 1
+        return DoorTicket(self, lane, now)
+
+    def precheck(self, model: str, timeout_s: float | None) -> None:
+        """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing."""
         self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is not None:
-            now = time.monotonic()
-            self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None, at_door=at_door)
-            if at_door:
-                lane.let_through(now, self.settings.latency_target_s)
+            self._refuse_if_late(model, lane, time.monotonic() + timeout_s if timeout_s else None)
 
     @asynccontextmanager
     async def slot(self, model: str, deadline: float) -> AsyncIterator[None]:
         """Hold a slot of ``model``'s lane for the body of the ``async with``; queue or refuse first."""
         settings = self.settings
-        self._refuse_if_loop_late(model)
         lane = self._lanes.get(model)
         if lane is None:
             lane = self._lanes[model] = Lane(settings.max_concurrent_per_model)
-        if lane.passed:
-            lane.passed.popleft()  # this request, or one let in before it: on its way no more
+        ticket = current_ticket.get()
+        if ticket is not None and ticket.lane is not lane:
+            ticket = None  # another model's slot taken on this request's behalf (a shadow run)
+        if ticket is not None:
+            ticket.reach_slot()  # refused or admitted from here on, it is no longer on its way
+        self._refuse_if_loop_late(model)
+        asked = time.monotonic()
         if lane.full:
             self._refuse_if_late(model, lane, deadline)
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             lane.queue.append(waiter)
             self._metrics.set_queued(model, lane.waiting)
             # A queued request waits at most until its deadline and at most its share of the latency
-            # target: slots can shrink after it was let in (a late loop), and a longer wait would break
-            # the promise that admitted requests answer within the target.
-            give_up = min(deadline, time.monotonic() + settings.latency_target_s * QUEUE_SHARE)
+            # target: slots can shrink after it was let in, and a longer wait would break the promise that
+            # admitted requests answer within the target.
+            give_up = min(deadline, asked + settings.latency_target_s * QUEUE_SHARE)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), give_up - time.monotonic())
             except BaseException as exc:
@@ -186,7 +237,12 @@ class Admission:
         try:
             yield
         finally:
-            lane.observe(time.monotonic() - started, self.settings.latency_target_s)
+            ended = time.monotonic()
+            lane.observe_service(ended - started)
+            if ticket is None:
+                lane.observe_latency(asked, ended, settings.latency_target_s)
+            else:  # a ticket measures its request from the door, when the answer is written
+                ticket.served = True
             lane.running -= 1
             lane.wake()
             self._metrics.set_inflight(model, lane.running)
@@ -199,25 +255,19 @@ class Admission:
             known = model if model in self._lanes else Metrics.UNKNOWN_MODEL  # no label for made-up names
             self._refuse(known, "loop_lag", f"the server is {lag.late_s:.2f}s behind")
 
-    def _on_loop_lag(self, late_s: float) -> None:
-        if late_s > self.settings.loop_lag_target_s:
-            for lane in self._lanes.values():
-                lane.limit = max(1.0, lane.limit * _LATE_LOOP_DECREASE)
-
     def close(self) -> None:
         """Stop the loop-lag timer (at shutdown)."""
         self.loop_lag.stop()
 
-    def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None, *, at_door: bool = False) -> None:
+    def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None) -> None:
         settings = self.settings
-        # Requests in transit matter only while the loop is late: then they take many turns to reach their
-        # slot. On a calm loop they are there within a turn, and the ones that ended on the way (a bad body)
-        # would only be counted against the next request.
-        late = self.loop_lag.late_s > settings.loop_lag_target_s
-        in_transit = lane.in_transit(time.monotonic(), settings.latency_target_s) if at_door and late else 0
-        if not lane.full and lane.running + in_transit < int(lane.limit):
+        transit = lane.transit
+        ticket = current_ticket.get()
+        if ticket is not None and ticket.lane is lane and not ticket.slotted:
+            transit -= 1  # the request being judged (the route's precheck) is not ahead of itself
+        if not lane.full and lane.running + transit < int(lane.limit):
             return
-        ahead = lane.waiting + in_transit
+        ahead = lane.waiting + transit
         if ahead >= settings.max_queued_per_model:
             self._refuse(model, "queue_full", f"{ahead} requests of model '{model}' are already waiting")
         wait = lane.service_s * (ahead + 1) / max(lane.limit, 1.0)

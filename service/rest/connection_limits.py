@@ -25,6 +25,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from service.core.admission import DoorTicket, current_ticket
 from service.rest.early_shed import Refusal
 from service.settings import ConnectionLimits
 
@@ -46,7 +47,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     limits: ConnectionLimits = ConnectionLimits()
     #: Asked when a request's headers are complete: the answer refusing it now, or None (``early_shed``).
-    shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None
+    shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | DoorTicket | None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -57,6 +58,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._parsed_bytes = 0
         self._refused = False
         self._header_timer: asyncio.TimerHandle | None = None
+        #: The admission ticket of the request being answered (``early_shed``), given back when it ends.
+        self._ticket: DoorTicket | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,7 +67,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
+        self._give_back_ticket()
         super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        self._give_back_ticket()
+        super().on_response_complete()
+
+    def _give_back_ticket(self) -> None:
+        if self._ticket is not None:
+            ticket, self._ticket = self._ticket, None
+            ticket.done()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -105,13 +118,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._headers_completed += 1
         self._header_bytes = 0
         self._disarm_header_timer()
-        refusal = None
+        verdict = None
         if self.shed is not None and (self.cycle is None or self.cycle.response_complete):
-            refusal = self.shed(self.url, self.headers)
-        if refusal is None:
+            verdict = self.shed(self.url, self.headers)
+        if isinstance(verdict, Refusal):
+            self._answer_at_once(verdict)
+        elif verdict is None:
             super().on_headers_complete()
-            return
-        self._answer_at_once(refusal)
+        else:
+            # The request's task is created (and copies this context) inside uvicorn's handler: it carries
+            # the ticket to the request's admission slot.
+            self._ticket = verdict
+            token = current_ticket.set(verdict)
+            try:
+                super().on_headers_complete()
+            finally:
+                current_ticket.reset(token)
 
     def _answer_at_once(self, refusal: Refusal) -> None:
         """Write ``refusal`` now, from the parser's callback, and leave the connection as uvicorn leaves it
@@ -177,7 +199,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def guarded_protocol(
-    limits: ConnectionLimits, shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None
+    limits: ConnectionLimits,
+    shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | DoorTicket | None] | None = None,
 ) -> type[GuardedHttpToolsProtocol]:
     """A protocol class for ``uvicorn.Config(http=...)`` that enforces ``limits`` and asks ``shed`` (if
     given) whether to refuse each request before the app sees it."""

@@ -5,9 +5,11 @@ FastAPI's routing) costs a good part of what serving costs. Under 5x overload th
 the CPU that admitted requests need, the process falls behind on accepting connections, and clients
 wait in the kernel's accept queue, where no admission can see them (finding 5: admitted p50 ~30 s with
 the loop itself on time). ``EarlyShed`` is asked by the HTTP protocol (``connection_limits``) when a
-request's headers are complete: for a classify path (REST ``:classify``, V2 ``/infer``) it runs the same
-admission precheck as the route (``Admission.precheck``: loop lag, queue depth, expected wait against the
-request's ``X-Request-Timeout``) and, when that refuses, returns the usual 429 problem document (with
+request's headers are complete: for a classify path (REST ``:classify``, V2 ``/infer``) it runs the
+admission door (``Admission.enter``: loop lag, queue depth, expected wait against the request's
+``X-Request-Timeout``). A request let through gets a ``DoorTicket``, which the protocol gives back when its
+answer is written (admission counts it ahead of later requests until its slot, and adapts the open slots
+to its latency from the door). When the door refuses, it returns the usual 429 problem document (with
 ``Retry-After`` and a request id) rendered by the one error table, as status, headers and body that the
 protocol writes itself: no ASGI task, no middleware, no Starlette response object. A refusal then costs a
 parse and a write, about a tenth of what the same 429 costs through the app, which is what keeps a 5x
@@ -21,7 +23,7 @@ import re
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from service.core.admission import Admission
+from service.core.admission import Admission, DoorTicket
 from service.errors import Overloaded
 from service.observability.request_ids import (
     REQUEST_ID_HEADER,
@@ -39,22 +41,23 @@ _REQUEST_ID = REQUEST_ID_HEADER.lower().encode("ascii")  # uvicorn hands header 
 
 
 class EarlyShed:
-    """Asked once per request with its raw target and headers; an app answering 429, or None to go on."""
+    """Asked once per request with its raw target and headers: the refusal to write, the ticket of a
+    classify request let through, or None for every other request."""
 
     def __init__(self, admission: Admission) -> None:
         self._admission = admission
 
-    def __call__(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> Refusal | None:
-        """The refusal of a classify request that admission would refuse now, else None."""
+    def __call__(self, target: bytes, headers: list[tuple[bytes, bytes]]) -> Refusal | DoorTicket | None:
+        """The refusal of a classify request that admission refuses now, else its ticket (None: not a
+        classify request, or one of a model without a lane yet)."""
         match = _CLASSIFY_PATH.match(target)
         if match is None:
             return None
         model = match.group(1).decode("latin-1")
         try:
-            self._admission.precheck(model, _timeout(headers), at_door=True)
+            return self._admission.enter(model, _timeout(headers))
         except Overloaded as refused:
             return Refusal.of(refused, target, headers)
-        return None
 
 
 def _timeout(headers: list[tuple[bytes, bytes]]) -> float | None:

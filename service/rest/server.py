@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from service.core.admission import DoorTicket
 from service.rest.connection_limits import guarded_protocol
 from service.rest.early_shed import Refusal
 from service.settings import ConnectionLimits
@@ -48,7 +49,7 @@ class RestServer:
         ssl_context: ssl.SSLContext | None = None,
         limits: ConnectionLimits | None = None,
         # Asked per request before the app (service.rest.early_shed): a refusal to write, or None.
-        shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | None] | None = None,
+        shed: Callable[[bytes, list[tuple[bytes, bytes]]], Refusal | DoorTicket | None] | None = None,
         reuse_port: bool = False,
     ) -> None:
         self._host = host

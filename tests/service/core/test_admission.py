@@ -1,0 +1,97 @@
+"""Admission's lanes (``service.core.admission``): the door's tickets count the requests on their way to a
+slot exactly, and the open slots follow the latency of the requests served."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from service.core.admission import LATENCY_SHARE, Admission, DoorTicket, Lane, current_ticket
+from service.errors import Overloaded
+from service.metrics import Metrics
+from service.settings import AdmissionSettings
+
+
+def test_a_late_answer_shrinks_the_slots_once_per_round_trip_and_answers_in_time_grow_them() -> None:
+    lane = Lane(32)
+    late = 1.0 * LATENCY_SHARE * 1.05  # just late: the smallest shrink
+    lane.observe_latency(started=10.0, ended=10.0 + late, target_s=1.0)
+    assert lane.limit == pytest.approx(32 * 0.9)
+    # Requests that started before that shrink were in the same round trip: they do not shrink it again.
+    for started in (10.1, 10.2, 10.3):
+        lane.observe_latency(started=started, ended=started + late, target_s=1.0)
+    assert lane.limit == pytest.approx(32 * 0.9)
+    lane.observe_latency(started=11.0, ended=11.0 + late, target_s=1.0)  # a later round trip
+    assert lane.limit == pytest.approx(32 * 0.81)
+    lane.observe_latency(started=12.0, ended=12.0 + 4 * LATENCY_SHARE, target_s=1.0)  # far too late: halved
+    assert lane.limit == pytest.approx(32 * 0.81 / 2)
+    shrunk = lane.limit
+    for _ in range(30):
+        lane.observe_latency(started=20.0, ended=20.1, target_s=1.0)
+    assert shrunk + 1 < lane.limit <= 32
+
+
+def test_the_slots_never_shrink_below_one() -> None:
+    lane = Lane(4)
+    for step in range(50):
+        lane.observe_latency(started=float(step), ended=step + 0.9, target_s=1.0)
+    assert lane.limit == 1.0
+
+
+async def test_the_door_counts_requests_on_their_way_until_their_slot_and_refuses_past_the_queue() -> None:
+    metrics = Metrics()
+    admission = Admission(AdmissionSettings(max_concurrent_per_model=2, max_queued_per_model=1), metrics)
+    try:
+        assert admission.enter("m", None) is None  # no lane yet: the route judges the first request
+        async with admission.slot("m", time.monotonic() + 5):
+            pass
+        lane = admission.lane("m")
+        assert lane is not None
+        first, second = admission.enter("m", None), admission.enter("m", None)
+        assert isinstance(first, DoorTicket) and isinstance(second, DoorTicket) and lane.transit == 2
+        # Two on their way fill both slots, and a third would wait behind two: past the queue of one.
+        with pytest.raises(Overloaded, match="already waiting"):
+            admission.enter("m", None)
+        token = current_ticket.set(first)
+        try:
+            async with admission.slot("m", time.monotonic() + 5):
+                assert lane.transit == 1 and lane.running == 1
+        finally:
+            current_ticket.reset(token)
+        first.done()
+        second.done()  # its client went away before its slot
+        assert lane.transit == 0 and lane.running == 0
+        assert admission.enter("m", None) is not None
+    finally:
+        admission.close()
+    assert metrics.refused.labels(Metrics.UNKNOWN_MODEL, "queue_full")._value.get() == 1  # "m" is no known model
+
+
+async def test_a_ticket_adapts_the_slots_to_its_latency_from_the_door_only_when_served() -> None:
+    admission = Admission(AdmissionSettings(max_concurrent_per_model=10, latency_target_s=0.2), Metrics())
+    try:
+        async with admission.slot("m", time.monotonic() + 5):
+            pass
+        lane = admission.lane("m")
+        assert lane is not None and lane.limit == 10
+        refused = admission.enter("m", None)
+        assert refused is not None
+        await asyncio.sleep(0.15)
+        refused.done()  # never held a slot (a bad body, a refusal by the route): says nothing of latency
+        assert lane.limit == 10
+        served = admission.enter("m", None)
+        assert served is not None
+        await asyncio.sleep(0.15)  # waiting for the event loop: the slot's own clock does not see it
+        token = current_ticket.set(served)
+        try:
+            async with admission.slot("m", time.monotonic() + 5):
+                pass
+        finally:
+            current_ticket.reset(token)
+        assert lane.limit == 10  # a served ticket is judged when its answer is written
+        served.done()
+        assert 5.0 <= lane.limit <= 9.0  # shrunk by 10% to 50%, by how late it was
+    finally:
+        admission.close()
