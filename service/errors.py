@@ -31,6 +31,7 @@ imports no transport library.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 
@@ -49,8 +50,13 @@ class ServiceError(Exception):
     @classmethod
     def type_slug(cls) -> str:
         """A stable identifier of the error kind, used in problem+json ``type`` URIs."""
-        name = cls.__name__
-        return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+        return _slug(cls.__name__)
+
+
+@functools.cache
+def _slug(name: str) -> str:
+    # Once per class: a refusal under overload asks for its slug a thousand times a second.
+    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
 
 
 class InternalError(ServiceError):

@@ -11,8 +11,10 @@ sooner of its own deadline and ``latency_target_s``, or when its expected wait f
     expected completion = expected wait + service time
 
 with the service time measured per lane (a moving average of slot-held time, so batching, decode cost
-and CPU contention are all in it). A queued request that has waited its share of the target without a
-slot is refused then (slots may have shrunk since it was let in).
+and CPU contention are all in it). A queued request that has waited ``MAX_QUEUE_SHARE`` of the target
+without a slot is refused then (slots may have shrunk since it was let in). The door's share is the
+smaller one on purpose: a refusal is promised fast, so the decision is made before a request queues,
+and a request let into the queue is given room to wait out a burst rather than a late 429.
 
 **The door.** REST requests are first judged by the HTTP protocol as soon as their headers are parsed
 (``service.rest.early_shed``): ``enter`` refuses them there, before any body is read, or hands out a
@@ -57,9 +59,11 @@ from service.settings import AdmissionSettings
 
 # Weight of the newest sample in the service-time average: reacts within ~10 requests, smooths outliers.
 _EWMA_WEIGHT = 0.1
-#: The share of the latency target a request may spend queued for a slot; the rest is for its service and,
-#: under load, the event loop's turns before and after it.
+#: The share of the latency target a request is expected to wait for a slot, past which it is refused at
+#: once; the rest is for its service and, under load, the event loop's turns before and after it.
 QUEUE_SHARE = 0.25
+#: The share of the latency target a queued request may actually wait before it is refused (429).
+MAX_QUEUE_SHARE = 0.5
 #: A request answered later than this share of the target shrinks its lane's open slots: the margin keeps
 #: the slowest admitted requests (p99) within the whole target.
 LATENCY_SHARE = 0.5
@@ -212,7 +216,7 @@ class Admission:
             # A queued request waits at most until its deadline and at most its share of the latency
             # target: slots can shrink after it was let in, and a longer wait would break the promise that
             # admitted requests answer within the target.
-            give_up = min(deadline, asked + settings.latency_target_s * QUEUE_SHARE)
+            give_up = min(deadline, asked + settings.latency_target_s * MAX_QUEUE_SHARE)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), give_up - time.monotonic())
             except BaseException as exc:

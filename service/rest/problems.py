@@ -71,6 +71,24 @@ def problem_response(
     extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """A problem+json response; ``extensions`` become extra members (RFC 9457 section 3.2)."""
+    content, retry_after = problem_document(
+        status=status, title=title, slug=slug, detail=detail, instance=instance, extensions=extensions
+    )
+    headers = None if retry_after is None else {"Retry-After": retry_after}
+    return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_document(
+    *,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    instance: str,
+    extensions: Mapping[str, Any] | None = None,
+) -> tuple[bytes, str | None]:
+    """A problem+json body and its ``Retry-After`` value (None when the status has none), for surfaces
+    that write their own bytes (the HTTP protocol's early refusals) and for ``problem_response``."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + slug,
         "title": title,
@@ -86,11 +104,9 @@ def problem_response(
         body["request_id"] = request_id
     retry = status in (Overloaded.http_status, Unavailable.http_status)
     # An error may say how long to wait (admission does); its member also goes in the body.
-    retry_after = body.get("retry_after_s", RETRY_AFTER_S)
-    headers = {"Retry-After": str(retry_after)} if retry else None
+    retry_after = str(body.get("retry_after_s", RETRY_AFTER_S)) if retry else None
     # default=str: extensions come from error constructors and may hold paths or numpy scalars.
-    content = orjson.dumps(body, default=str)
-    return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return orjson.dumps(body, default=str), retry_after
 
 
 def service_error_response(exc: ServiceError, instance: str) -> Response:
