@@ -130,18 +130,25 @@ def main() -> int:
         for level in (int(v) for v in args.levels.split(",")):
             cpu: dict[str, list[float]] = {name: [] for name in servers}
             ratio: dict[str, list[float]] = {name: [] for name in servers}
+            answered = dict.fromkeys(servers, 0)
+            failed = dict.fromkeys(servers, 0)
             for _ in range(args.windows):
                 results = asyncio.run(_window(servers, bodies, level, args.seconds))
                 for name, result in results.items():
                     cpu[name].append(result.cpu_per_request_us)
                     ratio[name].append(result.cpu_per_request_us / results[reference].cpu_per_request_us)
+                    answered[name] += result.completed
+                    failed[name] += result.errors
             print(f"\n{level} clients each, {args.windows} windows of {args.seconds:g} s, all at once on one core")
-            print(f"{'config':<16} {'CPU us/request':>15} {'ratio to ' + reference:>18}  ratio per window")
+            print(
+                f"{'config':<16} {'CPU us/request':>15} {'ratio to ' + reference:>18} {'requests':>9} {'errors':>6}"
+                "  ratio per window"
+            )
             for name in servers:
                 per_window = " ".join(f"{r:.3f}" for r in ratio[name])
                 print(
                     f"{name:<16} {statistics.median(cpu[name]):>15.0f} {statistics.median(ratio[name]):>18.3f}"
-                    f"  {per_window}",
+                    f" {answered[name]:>9} {failed[name]:>6}  {per_window}",
                     flush=True,
                 )
     return 0
