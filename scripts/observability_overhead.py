@@ -10,9 +10,16 @@ to a few percent (back-to-back runs of the bench cannot resolve a 5% target ther
 - ``base``: a tree given with ``--base-tree`` (e.g. ``git worktree add --detach DIR COMMIT``), all off;
 - ``off``: this tree, tracing and the prediction log off (request ids, confidence and drift metrics on);
 - ``tracing``: tracing on, 100% sampling, OTLP/gRPC to ``loadtest.bench.otlp_sink`` on the generator's core;
-- ``predlog``: the prediction log on, every request.
+- ``predlog``: the prediction log on, every request;
+- ``both``: tracing and the prediction log on.
+
+``--tree NAME=DIR`` adds another tree (an earlier commit of this branch, say), and ``--configs`` picks what
+runs: ``CONFIG`` in this tree or ``CONFIG@NAME`` in tree NAME (``base`` is ``off@base``); the first is the
+reference of the ratios.
 
     .venv/bin/python scripts/observability_overhead.py --models-dir models --data data --base-tree /tmp/base
+    .venv/bin/python scripts/observability_overhead.py ... --tree before=/tmp/before \\
+        --configs base,off,tracing,tracing@before,both,both@before
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from loadtest.samples import json_body, load_samples  # noqa: E402
 from loadtest.stack import ProcessGroup, Server, free_port, wait_ready  # noqa: E402
 
 SERVER_CPUS, GENERATOR_CPUS = {1}, {0}
+#: The extras each configuration turns on (``loadtest.bench.extras``).
+CONFIGS = {"off": (), "tracing": ("tracing",), "predlog": ("predlog",), "both": ("tracing", "predlog")}
 
 
 def _start(group: ProcessGroup, name: str, tree: Path, models_dir: Path, model: str, env: dict[str, str]) -> Server:
@@ -78,21 +87,32 @@ def main() -> int:
     parser.add_argument("--data", type=Path, required=True, help="the datasets folder (texts of MODEL)")
     parser.add_argument("--model", default="spam", help="a text model")
     parser.add_argument("--base-tree", type=Path, help="the tree of the base commit (optional)")
+    parser.add_argument("--tree", action="append", default=[], help="NAME=DIR: another tree (repeatable)")
+    parser.add_argument(
+        "--configs", help="comma-separated CONFIG or CONFIG@TREE (default: base if given, off, tracing, predlog, both)"
+    )
     parser.add_argument("--windows", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--levels", default="32,1", help="concurrency per configuration, comma-separated")
     args = parser.parse_args()
 
-    trees = {"base": (args.base_tree, "")} if args.base_tree else {}
-    trees |= {"off": (ROOT, ""), "tracing": (ROOT, "tracing"), "predlog": (ROOT, "predlog")}
+    tree_dirs = {"this": ROOT} | ({"base": args.base_tree} if args.base_tree else {})
+    tree_dirs |= {name: Path(folder) for name, _, folder in (t.partition("=") for t in args.tree)}
+    chosen = args.configs or ",".join((["base"] if args.base_tree else []) + list(CONFIGS))
+    trees: dict[str, tuple[Path, tuple[str, ...]]] = {}
+    for name in (c.strip() for c in chosen.split(",") if c.strip()):
+        config, _, tree = ("off@base" if name == "base" else name).partition("@")
+        trees[name] = (tree_dirs[tree or "this"], CONFIGS[config])
     samples = load_samples(args.data / args.model, "text", limit=64)
     scratch = Path(tempfile.mkdtemp(prefix="observability-overhead-"))
     with ExitStack() as stack:
         sinks = stack.enter_context(ProcessGroup(scratch / "logs"))
         group = stack.enter_context(ProcessGroup(scratch / "logs"))
         servers: dict[str, Server] = {}
-        for name, (tree, extra) in trees.items():
-            env = extras.prepare(extra, scratch / name, sinks, GENERATOR_CPUS).env if extra else {}
+        for name, (tree, features) in trees.items():
+            env: dict[str, str] = {}
+            for feature in features:
+                env |= extras.prepare(feature, scratch / name / feature, sinks, GENERATOR_CPUS).env
             servers[name] = _start(group, name, tree.resolve(), args.models_dir, args.model, env)
         for server in servers.values():
             wait_ready(server, f"{server.rest_url}/readyz", timeout_s=600)
@@ -110,18 +130,25 @@ def main() -> int:
         for level in (int(v) for v in args.levels.split(",")):
             cpu: dict[str, list[float]] = {name: [] for name in servers}
             ratio: dict[str, list[float]] = {name: [] for name in servers}
+            answered = dict.fromkeys(servers, 0)
+            failed = dict.fromkeys(servers, 0)
             for _ in range(args.windows):
                 results = asyncio.run(_window(servers, bodies, level, args.seconds))
                 for name, result in results.items():
                     cpu[name].append(result.cpu_per_request_us)
                     ratio[name].append(result.cpu_per_request_us / results[reference].cpu_per_request_us)
+                    answered[name] += result.completed
+                    failed[name] += result.errors
             print(f"\n{level} clients each, {args.windows} windows of {args.seconds:g} s, all at once on one core")
-            print(f"{'config':<10} {'CPU us/request':>15} {'ratio to ' + reference:>18}  ratio per window")
+            print(
+                f"{'config':<16} {'CPU us/request':>15} {'ratio to ' + reference:>18} {'requests':>9} {'errors':>6}"
+                "  ratio per window"
+            )
             for name in servers:
                 per_window = " ".join(f"{r:.3f}" for r in ratio[name])
                 print(
-                    f"{name:<10} {statistics.median(cpu[name]):>15.0f} {statistics.median(ratio[name]):>18.3f}"
-                    f"  {per_window}",
+                    f"{name:<16} {statistics.median(cpu[name]):>15.0f} {statistics.median(ratio[name]):>18.3f}"
+                    f" {answered[name]:>9} {failed[name]:>6}  {per_window}",
                     flush=True,
                 )
     return 0

@@ -8,7 +8,9 @@ With worker processes (``service.workers``) the supervisor sets ``PROMETHEUS_MUL
 worker imports prometheus_client, so every instrument writes its values to per-process files there, and
 ``/metrics`` on any worker renders all of them merged (prometheus_client's multiprocess mode): counters and
 histograms summed over the workers (dead ones included, so totals never go back), gauges as the live
-workers' sum (requests, bytes) or minimum (readiness), per each gauge's ``multiprocess_mode``.
+workers' sum (requests, bytes) or minimum (readiness), per each gauge's ``multiprocess_mode``; the drift
+windows' shares and scores are computed from the live workers' summed window counts
+(``service.observability.prediction_metrics.WorkerWindows``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Generic, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from service.observability.prediction_metrics import WorkerWindows
 
 #: Set (by the supervisor) to the directory where worker processes write their metric values.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -56,6 +60,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        #: Whether values go to the worker processes' shared files (``PROMETHEUS_MULTIPROC_DIR`` set).
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
         self._known_models: set[str] = set()
         self.stage_seconds = Histogram(
             "classifier_stage_seconds",
@@ -146,6 +152,7 @@ class Metrics:
         directory = os.environ.get(MULTIPROCESS_ENV)
         if directory:
             merged = CollectorRegistry()
-            MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+            files = MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
+            merged.register(WorkerWindows(files))
             return generate_latest(merged)
         return generate_latest(self.registry)

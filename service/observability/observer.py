@@ -28,7 +28,9 @@ class ClassificationObserver:
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         monitoring = settings.monitoring
-        self._predictions = PredictionMetrics.of(metrics.registry, window=monitoring.drift_window)
+        self._predictions = PredictionMetrics.of(
+            metrics.registry, window=monitoring.drift_window, shared=metrics.multiprocess
+        )
         self._default_threshold = monitoring.low_confidence_threshold
         self._requests = RequestMetrics.of(metrics.registry)
         log_metrics = PredictionLogMetrics.of(metrics.registry)

@@ -11,11 +11,21 @@ Instruments (labels ``model``, ``version``; shares add ``label``):
 - ``classifier_class_drift``: Jensen-Shannon divergence of that window against the version's baseline
   (``service.observability.drift``); absent for versions whose spec has no baseline.
 - ``classifier_class_window_predictions``: predictions in the window, so alerts can wait for enough of them.
+- ``classifier_class_window_count``: predictions of each label in the window, what shares and drift are
+  computed from; ``classifier_class_baseline``: the version's baseline share of each label.
 
 Shares and drift are computed when Prometheus scrapes (a collector), so a request only appends to a window.
 A request's few rows are measured in plain Python (a dozen NumPy calls on a 1x2 array cost several times
-more than the arithmetic); large answers go through NumPy. State is per process; the event loop is the
-only writer, the scrape reads under a lock.
+more than the arithmetic); large answers go through NumPy. The event loop is the only writer, the scrape
+reads under a lock.
+
+Windows are per process. With worker processes (prometheus_client's multiprocess mode, ``shared=True``)
+each worker mirrors its window's count of each label into a ``livesum`` gauge (one increment per prediction,
+one decrement per prediction that slides out) and its baseline into a ``livemax`` gauge, both in the
+multiprocess files; a scrape, on whichever worker it reaches, sums the counts of the live workers
+(``WorkerWindows``) and computes shares, window size and drift from the sums, by the same function as a
+single process. So the scraped window is the union of the live workers' windows (up to N x
+``drift_window`` predictions), and a dead worker's predictions leave it with the worker.
 """
 
 from __future__ import annotations
@@ -23,10 +33,10 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -37,6 +47,11 @@ _SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 #: Up to this many probabilities (rows x labels) an answer is measured in Python, above it with NumPy.
 PYTHON_MAX_VALUES = 256
 
+_COUNT = "classifier_class_window_count"
+_COUNT_HELP = "Predictions of each label in the version's sliding window (live worker processes summed)."
+_BASELINE = "classifier_class_baseline"
+_BASELINE_HELP = "The version's baseline share of each label (its held-out predictions), what drift compares to."
+
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, PredictionMetrics] = weakref.WeakKeyDictionary()
 
 
@@ -46,7 +61,13 @@ class _VersionState:
     def __init__(self, spec: ModelSpec, window: int, metrics: PredictionMetrics, model: str, version: str) -> None:
         self.labels = spec.labels
         self.baseline = spec.class_baseline
-        self.window = ClassWindow(len(spec.labels), window)
+        mirror = None
+        if metrics.shared is not None:
+            counts, baseline = metrics.shared
+            mirror = [counts.labels(model, version, label).inc for label in spec.labels]
+            for label, share in zip(spec.labels, self.baseline or (), strict=False):
+                baseline.labels(model, version, label).set(share)
+        self.window = ClassWindow(len(spec.labels), window, mirror)
         self.confidence = metrics.confidence.labels(model, version)
         self.entropy = metrics.entropy.labels(model, version)
         self.low_confidence = metrics.low_confidence.labels(model, version)
@@ -56,8 +77,18 @@ class _VersionState:
 class PredictionMetrics(Collector):
     """Records each answer's softmax; exposes confidence histograms and, at scrape time, shares and drift."""
 
-    def __init__(self, registry: CollectorRegistry, *, window: int) -> None:
+    def __init__(self, registry: CollectorRegistry, *, window: int, shared: bool = False) -> None:
         self._window = window
+        #: With worker processes: the gauges each window's counts and baseline are mirrored to. They are in no
+        #: registry: the multiprocess files are what a scrape reads, and the collector below renders the
+        #: same series from the window itself when there are no such files.
+        self.shared: tuple[Gauge, Gauge] | None = None
+        if shared:
+            labels = ["model", "version", "label"]
+            self.shared = (
+                Gauge(_COUNT, _COUNT_HELP, labels, registry=None, multiprocess_mode="livesum"),
+                Gauge(_BASELINE, _BASELINE_HELP, labels, registry=None, multiprocess_mode="livemax"),
+            )
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, int], _VersionState] = {}
         self.confidence = Histogram(
@@ -83,11 +114,12 @@ class PredictionMetrics(Collector):
         registry.register(self)
 
     @classmethod
-    def of(cls, registry: CollectorRegistry, *, window: int) -> PredictionMetrics:
-        """The instance of ``registry`` (one per registry: its series may only be registered once)."""
+    def of(cls, registry: CollectorRegistry, *, window: int, shared: bool = False) -> PredictionMetrics:
+        """The instance of ``registry`` (one per registry: its series may only be registered once);
+        ``shared``: mirror the windows into the multiprocess files (worker processes)."""
         found = _by_registry.get(registry)
         if found is None:
-            found = _by_registry[registry] = cls(registry, window=window)
+            found = _by_registry[registry] = cls(registry, window=window, shared=shared)
         return found
 
     def record(self, model: str, version: int, spec: ModelSpec, probabilities: np.ndarray, threshold: float) -> None:
@@ -107,34 +139,82 @@ class PredictionMetrics(Collector):
             state.window.add(top)
 
     def collect(self) -> Iterator[Metric]:
-        """Shares, window sizes and drift of every version seen, computed now."""
-        share = GaugeMetricFamily(
-            "classifier_class_share",
-            "Share of each predicted label among the version's last N predictions (this process).",
-            labels=["model", "version", "label"],
-        )
-        drift = GaugeMetricFamily(
-            "classifier_class_drift",
-            "Jensen-Shannon divergence (bits, 0..1) of the window's label shares against the version's"
-            " held-out baseline.",
-            labels=["model", "version"],
-        )
-        size = GaugeMetricFamily(
-            "classifier_class_window_predictions",
-            "Predictions in the version's sliding window (this process).",
-            labels=["model", "version"],
-        )
+        """Counts, shares, window sizes and drift of every version this process has seen, computed now."""
         with self._lock:
-            snapshot = [(key, state, state.window.shares(), len(state.window)) for key, state in self._versions.items()]
-        for (model, version), state, shares, count in snapshot:
-            size.add_metric([model, str(version)], count)
-            for label, value in zip(state.labels, shares.tolist(), strict=True):
-                share.add_metric([model, str(version), label], value)
-            if state.baseline is not None and count:
-                drift.add_metric([model, str(version)], jensen_shannon(shares, state.baseline))
-        yield share
-        yield drift
-        yield size
+            snapshot = [
+                (model, str(version), state.labels, state.window.counts.tolist(), state.baseline)
+                for (model, version), state in self._versions.items()
+            ]
+        count = GaugeMetricFamily(_COUNT, _COUNT_HELP, labels=["model", "version", "label"])
+        baseline = GaugeMetricFamily(_BASELINE, _BASELINE_HELP, labels=["model", "version", "label"])
+        for model, version, labels, counts, shares in snapshot:
+            for label, value in zip(labels, counts, strict=True):
+                count.add_metric([model, version, label], value)
+            for label, share in zip(labels, shares or (), strict=False):
+                baseline.add_metric([model, version, label], share)
+        yield count
+        yield baseline
+        yield from _window_families(snapshot)
+
+
+class WorkerWindows(Collector):
+    """The multiprocess files' metrics (``inner``: a ``MultiProcessCollector``) plus the window series
+    computed from them: the count of each label summed over the live workers, against the baseline."""
+
+    def __init__(self, inner: Collector) -> None:
+        self._inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        """Every merged metric as it is, then shares, window sizes and drift of the summed counts."""
+        counts: dict[tuple[str, str], dict[str, float]] = {}
+        baselines: dict[tuple[str, str], dict[str, float]] = {}
+        for family in self._inner.collect():
+            found = counts if family.name == _COUNT else baselines if family.name == _BASELINE else None
+            if found is not None:
+                for sample in family.samples:
+                    key = (sample.labels["model"], sample.labels["version"])
+                    found.setdefault(key, {})[sample.labels["label"]] = sample.value
+            yield family
+        windows = []
+        for (model, version), by_label in counts.items():
+            labels = list(by_label)
+            baseline = baselines.get((model, version), {})
+            shares = [baseline[label] for label in labels] if all(label in baseline for label in labels) else None
+            windows.append((model, version, labels, [by_label[label] for label in labels], shares))
+        yield from _window_families(windows)
+
+
+def _window_families(
+    windows: Iterable[tuple[str, str, Sequence[str], Sequence[float], Sequence[float] | None]],
+) -> Iterator[Metric]:
+    """Shares, window size and drift of each ``(model, version, labels, counts, baseline or None)`` window:
+    the one rule for a process's own window and for the workers' summed ones."""
+    share = GaugeMetricFamily(
+        "classifier_class_share",
+        "Share of each predicted label among the version's last N predictions (live worker processes summed).",
+        labels=["model", "version", "label"],
+    )
+    drift = GaugeMetricFamily(
+        "classifier_class_drift",
+        "Jensen-Shannon divergence (bits, 0..1) of the window's label shares against the version's held-out baseline.",
+        labels=["model", "version"],
+    )
+    size = GaugeMetricFamily(
+        "classifier_class_window_predictions",
+        "Predictions in the version's sliding window (live worker processes summed).",
+        labels=["model", "version"],
+    )
+    for model, version, labels, counts, baseline in windows:
+        total = math.fsum(counts)
+        size.add_metric([model, version], total)
+        shares = [value / total if total else 0.0 for value in counts]
+        for label, value in zip(labels, shares, strict=True):
+            share.add_metric([model, version, label], value)
+        if baseline is not None and total:
+            drift.add_metric([model, version], jensen_shannon(shares, baseline))
+    yield share
+    yield drift
+    yield size
 
 
 def _measure_rows(state: _VersionState, rows: list[list[float]], threshold: float) -> tuple[list[int], int]:

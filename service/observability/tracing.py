@@ -26,16 +26,18 @@ known in full when it is recorded (its ids, its times, its attributes), so this 
   follow that decision, as every sampler the SDK configures from ``OTEL_TRACES_SAMPLER`` decides for a
   child of a local sampled span (parent-based ones by the parent, the others by the trace id or always);
   an unsampled request makes no span at all;
-- makes each span as the SDK's finished-span record, ``ReadableSpan``, with ids from the provider's id
+- makes each span as one ``span_record.FinishedSpan`` (a slotted record with the OTLP fields, cheaper to
+  build than the SDK's ``ReadableSpan`` and its validated ``SpanContext``), with ids from the provider's id
   generator, its resource and span limits (applied when a limit could change something), and hands it to
-  the batch processor's ``on_end``, as ``Span.end`` does: the processor, the exporter, the OTLP encoding
-  and the ``OTEL_*`` settings are the SDK's;
+  the SDK's batch processor's ``on_end``, as ``Span.end`` does: the processor, the exporters' transport and
+  retries and the ``OTEL_*`` settings are the SDK's;
 - keeps a request's state (the SERVER span's ids, times and attributes, its arrival time) in one context
   variable: children are recorded with explicit start and end times, never by attaching and detaching
   OpenTelemetry's current context per span;
-- over OTLP/gRPC, encodes spans with ``service.observability.otlp_encoding`` (half the cost of the SDK's
-  encoding); over OTLP/HTTP the SDK's encoder stays, and the resource's hash, which it computes from a
-  JSON dump for every exported span, is computed once (``_FixedResource``).
+- over OTLP/gRPC, encodes records straight to the wire bytes with ``service.observability.otlp_encoding``
+  (a fraction of the SDK's cost: the resource and scope are encoded once); over OTLP/HTTP each record
+  becomes the SDK's ``ReadableSpan`` and the SDK's encoder runs, with the resource's hash, which it
+  computes from a JSON dump for every exported span, computed once (``_FixedResource``).
 """
 
 from __future__ import annotations
@@ -61,18 +63,21 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin
+
 if TYPE_CHECKING:
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
+    from collections.abc import Callable
+
+    from opentelemetry.sdk.trace import Event, SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.id_generator import IdGenerator
     from opentelemetry.sdk.trace.sampling import Sampler
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 #: What every span helper returns while tracing is off: one shared no-op context (yields None).
 NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 _propagator = TraceContextTextMapPropagator()
-_UNSET = Status(StatusCode.UNSET)
+_UNSET = UNSET_STATUS
+_INTERNAL = SpanKind.INTERNAL
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 #: ``annotate``'s attribute names, built once rather than per request.
 _ANNOTATION_KEYS = {key: f"classifier.{key}" for key in ("model", "version", "instances")}
@@ -85,29 +90,28 @@ class _Pipeline:
         "bounded",
         "ids",
         "limits",
+        "new_span_id",
+        "on_end",
+        "origin",
         "processor",
         "provider",
-        "readable",
-        "resource",
         "sampled",
         "sampler",
-        "scope",
     )
 
     def __init__(self, provider: TracerProvider, processor: BatchSpanProcessor, limits: SpanLimits) -> None:
-        from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.sdk.trace.sampling import Decision
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        self.readable: type[ReadableSpan] = ReadableSpan
         self.sampled = Decision.RECORD_AND_SAMPLE
 
         self.provider = provider
         self.processor = processor
+        self.on_end: Callable[[Any], None] = processor.on_end
         self.sampler: Sampler = provider.sampler
         self.ids: IdGenerator = provider.id_generator
-        self.resource: Resource = provider.resource
-        self.scope: InstrumentationScope = InstrumentationScope("service.observability")
+        self.new_span_id: Callable[[], int] = provider.id_generator.generate_span_id
+        self.origin = Origin(provider.resource, InstrumentationScope("service.observability"))
         self.limits = limits
         # The SDK cleans and bounds attributes on every set; ours are scalars, few, so bounding changes
         # nothing unless a length limit is set (none by default) or the count limit is lower than ours.
@@ -138,9 +142,24 @@ _offset_ns = 0
 class _Request:
     """One traced request: its SERVER span's context, parent, name, attributes and status, and when it
     reached the surface (``time.monotonic()``). ``sampled`` False: nothing is recorded, the context still
-    travels on (``outgoing_metadata``). It has the part of a span's interface the surfaces use."""
+    travels on (``outgoing_metadata``). It has the part of a span's interface the surfaces use. The
+    context's ids, flags and trace state are kept as plain attributes too: ``SpanContext``'s are Python
+    properties, and every child span reads them."""
 
-    __slots__ = ("attributes", "context", "events", "kind", "name", "parent", "sampled", "started", "status")
+    __slots__ = (
+        "attributes",
+        "context",
+        "events",
+        "kind",
+        "name",
+        "parent",
+        "sampled",
+        "started",
+        "status",
+        "trace_flags",
+        "trace_id",
+        "trace_state",
+    )
 
     def __init__(
         self,
@@ -155,7 +174,10 @@ class _Request:
         self.kind = kind
         self.context = context
         self.parent = parent
-        self.sampled = context.trace_flags.sampled
+        self.trace_id = context.trace_id
+        self.trace_flags = context.trace_flags
+        self.trace_state = context.trace_state
+        self.sampled = self.trace_flags.sampled
         self.attributes = attributes
         self.started = started
         self.status = _UNSET
@@ -182,19 +204,21 @@ class _Request:
         """Hand the finished span to the processor, as the SDK's ``Span.end`` does (when sampled)."""
         if not self.sampled:
             return
-        pipeline.processor.on_end(
-            pipeline.readable(
+        pipeline.on_end(
+            FinishedSpan(
+                pipeline.origin,
                 self.name,
-                self.context,
+                self.kind,
+                self.trace_id,
+                self.context.span_id,
+                self.trace_flags,
+                self.trace_state,
                 self.parent,
-                pipeline.resource,
                 pipeline.attributes(self.attributes),
-                events=tuple(self.events),
-                kind=self.kind,
-                status=self.status,
-                start_time=_wall_ns(self.started),
-                end_time=_wall_ns(ended),
-                instrumentation_scope=pipeline.scope,
+                _wall_ns(self.started),
+                _wall_ns(ended),
+                self.status,
+                tuple(self.events),
             )
         )
 
@@ -215,15 +239,9 @@ def enable_tracing(service_name: str = "classifier-gateway") -> None:
     protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
     )
-    exporter: Any
-    if protocol == "grpc":
-        from service.observability.otlp_encoding import LeanOTLPSpanExporter
+    from service.observability.otlp_encoding import LeanOTLPSpanExporter, ReadableOTLPSpanExporter
 
-        exporter = LeanOTLPSpanExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-        exporter = HttpExporter()
+    exporter = LeanOTLPSpanExporter() if protocol == "grpc" else ReadableOTLPSpanExporter()
     # OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES name the service; without them, the SDK says "unknown_service".
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
@@ -431,16 +449,21 @@ def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
     request = _request.get()
     if request is None or not request.sampled:
         return
-    pipeline.processor.on_end(
-        pipeline.readable(
+    offset = _offset_ns  # _wall_ns, inlined: two calls of a child span's few microseconds
+    pipeline.on_end(
+        FinishedSpan(
+            pipeline.origin,
             name,
-            _child_context(pipeline, request),
+            _INTERNAL,
+            request.trace_id,
+            pipeline.new_span_id(),
+            request.trace_flags,
+            request.trace_state,
             request.context,
-            pipeline.resource,
-            pipeline.attributes(attributes),
-            start_time=_wall_ns(start),
-            end_time=_wall_ns(end),
-            instrumentation_scope=pipeline.scope,
+            pipeline.attributes(attributes) if attributes else _NO_ATTRIBUTES,
+            int(start * 1e9) + offset,
+            int(end * 1e9) + offset,
+            _UNSET,
         )
     )
 

@@ -1,12 +1,15 @@
-"""A real OTLP/gRPC trace receiver for the tests, built on opentelemetry-proto, and a metadata-recording
-gRPC pass-through proxy (to see what the gateway sends to TF Serving)."""
+"""Real OTLP trace receivers for the tests, built on opentelemetry-proto (OTLP/gRPC on grpc.aio, OTLP/HTTP on
+the standard library's HTTP server), and a metadata-recording gRPC pass-through proxy (to see what the
+gateway sends to TF Serving)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -51,26 +54,30 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def spans(self) -> list[ReceivedSpan]:
-        found = []
-        for request in self.requests:
-            for resource_spans in request.resource_spans:
-                resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        found.append(
-                            ReceivedSpan(
-                                name=span.name,
-                                trace_id=span.trace_id.hex(),
-                                span_id=span.span_id.hex(),
-                                parent_span_id=span.parent_span_id.hex(),
-                                kind=span.kind,
-                                start_ns=span.start_time_unix_nano,
-                                end_ns=span.end_time_unix_nano,
-                                attributes={a.key: _value(a.value) for a in span.attributes},
-                                service=str(resource.get("service.name")),
-                            )
+        return _flattened(self.requests)
+
+
+def _flattened(requests: list[trace_service_pb2.ExportTraceServiceRequest]) -> list[ReceivedSpan]:
+    found = []
+    for request in requests:
+        for resource_spans in request.resource_spans:
+            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    found.append(
+                        ReceivedSpan(
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            kind=span.kind,
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
+                            attributes={a.key: _value(a.value) for a in span.attributes},
+                            service=str(resource.get("service.name")),
                         )
-        return found
+                    )
+    return found
 
 
 @asynccontextmanager
@@ -85,6 +92,57 @@ async def otlp_receiver() -> AsyncIterator[OtlpReceiver]:
         yield receiver
     finally:
         await server.stop(None)
+
+
+class HttpOtlpReceiver(ThreadingHTTPServer):
+    """An OTLP/HTTP trace receiver: keeps every protobuf ``ExportTraceServiceRequest`` POSTed to ``/v1/traces``."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ExportHandler)
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.content_types: list[str] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1/traces"
+
+    def spans(self) -> list[ReceivedSpan]:
+        return _flattened(self.requests)
+
+
+class _ExportHandler(BaseHTTPRequestHandler):
+    server: HttpOtlpReceiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path != "/v1/traces":
+            self.send_error(404)
+            return
+        self.server.content_types.append(self.headers.get("Content-Type", ""))
+        self.server.requests.append(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+        answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads what was received."""
+
+
+@contextmanager
+def otlp_http_receiver() -> Iterator[HttpOtlpReceiver]:
+    """An OTLP/HTTP trace receiver on a free loopback port, served by a thread."""
+    receiver = HttpOtlpReceiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        thread.join()
 
 
 class _Forward(grpc.GenericRpcHandler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -28,3 +29,24 @@ def test_window_slides() -> None:
     window.add([2, 2, 2])
     assert len(window) == 4
     assert window.counts.tolist() == [0, 1, 3]
+
+
+def test_a_mirror_follows_every_count_change() -> None:
+    mirrored = [0, 0, 0]
+
+    def teller(index: int) -> Callable[[int], None]:
+        def told(change: int) -> None:
+            mirrored[index] += change
+
+        return told
+
+    window = ClassWindow(3, size=4, mirror=[teller(i) for i in range(3)])
+    window.add([0, 0, 1])
+    window.add([2, 2, 2])
+    assert mirrored == window.counts.tolist() == [0, 1, 3]
+
+
+def test_the_score_does_not_depend_on_the_order_of_the_classes() -> None:
+    p, q = [0.1, 0.7, 0.05, 0.15], [0.3, 0.3, 0.2, 0.2]
+    order = [0, 3, 2, 1]  # an order whose plain NumPy sum differs in the last bit
+    assert jensen_shannon(p, q) == jensen_shannon([p[i] for i in order], [q[i] for i in order])

@@ -1,67 +1,93 @@
-"""The lean OTLP encoding of finished spans gives the very message the OpenTelemetry SDK's encoder gives, for
-the gateway's kind of spans and for those it leaves to the SDK (events, arrays, a remote parent, an error
-status, a resource attribute it does not encode itself). Spans come from the real SDK."""
+"""The lean OTLP encoding of span records gives the very message the OpenTelemetry SDK's encoder gives for
+the same spans as SDK spans: for the gateway's kind of spans and for those it leaves to the SDK (events,
+arrays), with a remote parent and a trace state, an error status, dropped attributes,
+two origins, and a resource attribute it does not encode itself."""
 
 from __future__ import annotations
 
 import pytest
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.sdk.trace import Event
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from service.observability.otlp_encoding import encode
+from service.observability.span_record import FinishedSpan, Origin, readable
 
-TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+UNSET = Status(StatusCode.UNSET)
 
 
-def _spans(resource: Resource | None = None) -> tuple[ReadableSpan, ...]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=resource or Resource.create({"service.name": "gateway"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("service.observability")
-    other = provider.get_tracer("another.scope", "1.2")
-    parent = TraceContextTextMapPropagator().extract({"traceparent": TRACEPARENT})
-    attributes = {"classifier.model": "m", "classifier.version": 3, "classifier.score": 0.5, "ok": True}
-    server = tracer.start_span("POST /x", context=parent, kind=SpanKind.SERVER, attributes=attributes)
-    inside = set_span_in_context(server)
-    tracer.start_span("parse", context=inside, start_time=10, attributes={}).end(end_time=20)
-    tracer.start_span("model call", context=inside, attributes={"classifier.batch_rows": 4}).end()
-    other.start_span("TF Serving Predict", context=inside, kind=SpanKind.CLIENT).end()
-    tracer.start_span("tags", context=inside, attributes={"labels": ["a", "b"], "sizes": (1, 2)}).end()
-    failed = tracer.start_span("failed", context=inside)
-    failed.record_exception(ValueError("bad input"))
-    failed.set_status(Status(StatusCode.ERROR, "ValueError"))
-    failed.end()
-    server.set_attribute("classifier.outcome", "ok")
-    server.end()
-    tracer.start_span("root without parent").end()
-    provider.shutdown()
-    return memory.get_finished_spans()
+def _records(resource: Resource | None = None) -> list[FinishedSpan]:
+    origin = Origin(resource or Resource.create({"service.name": "gateway"}), InstrumentationScope("service.x"))
+    other = Origin(origin.resource, InstrumentationScope("another.scope", "1.2", "https://schema/1"))
+    state = TraceState([("vendor", "a1")])
+    caller = SpanContext(TRACE_ID, 0x00F067AA0BA902B7, is_remote=True, trace_flags=SAMPLED, trace_state=state)
+    attributes = {"classifier.model": "m", "classifier.version": 3, "score": 0.5, "ok": True, "low": -7, "empty": ""}
+    server = FinishedSpan(
+        origin, "POST /x", SpanKind.SERVER, TRACE_ID, 0x1111, SAMPLED, state, caller, attributes, 100, 900, UNSET
+    )
+    local = SpanContext(TRACE_ID, 0x1111, is_remote=False, trace_flags=SAMPLED, trace_state=state)
+
+    def child(name: str, attrs: dict[str, object], **more: object) -> FinishedSpan:
+        values: dict[str, object] = {"kind": SpanKind.INTERNAL, "status": UNSET, "origin": origin} | more
+        return FinishedSpan(
+            values["origin"],  # type: ignore[arg-type]
+            name,
+            values["kind"],  # type: ignore[arg-type]
+            TRACE_ID,
+            hash(name) & 0xFFFFFFFFFFFFFFFF,
+            SAMPLED,
+            state,
+            local,
+            attrs,  # type: ignore[arg-type]
+            200,
+            300,
+            values["status"],  # type: ignore[arg-type]
+            values.get("events", ()),  # type: ignore[arg-type]
+        )
+
+    bounded = BoundedAttributes(2, {"a": 1, "b": 2, "c": 3}, immutable=True)
+    return [
+        child("parse", {}),
+        child("model call", {"classifier.batch_rows": 4}),
+        child("TF Serving Predict", {}, kind=SpanKind.CLIENT, origin=other),
+        child("tags", {"labels": ["a", "b"], "sizes": (1, 2)}),
+        child("bounded", bounded),  # type: ignore[arg-type]
+        child("failed", {}, status=Status(StatusCode.ERROR, "ValueError: bad"), events=(Event("exception", {}, 250),)),
+        child("error without message", {}, status=Status(StatusCode.ERROR)),
+        server,
+        FinishedSpan(origin, "root", SpanKind.INTERNAL, 5, 6, SAMPLED, None, None, {}, 1, 2, Status(StatusCode.OK)),
+    ]
+
+
+def _same(records: list[FinishedSpan]) -> None:
+    expected = encode_spans(readable(records))
+    got = ExportTraceServiceRequest.FromString(encode(records))
+    assert got == expected
+    # Every field present or absent as in the SDK's message (an empty message set or left out shows here).
+    assert got.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)
 
 
 def test_lean_encoding_equals_the_sdks_for_every_kind_of_span() -> None:
-    spans = _spans()
-    assert len(spans) == 7
-
-    assert encode(spans) == encode_spans(spans)
-    # The same bytes on the wire too (an empty message set or left out shows here).
-    assert encode(spans).SerializeToString(deterministic=True) == encode_spans(spans).SerializeToString(
-        deterministic=True
-    )
+    records = _records()
+    _same(records)
+    assert len(ExportTraceServiceRequest.FromString(encode(records)).resource_spans[0].scope_spans) == 2
 
 
-def test_a_resource_attribute_it_does_not_encode_falls_back_to_the_sdk() -> None:
-    spans = _spans(Resource.create({"service.name": "gateway", "blob": b"\x00\x01"}))  # type: ignore[dict-item]
-
-    assert encode(spans) == encode_spans(spans)
+def test_a_resource_attribute_it_does_not_encode_itself_is_encoded_by_the_sdk() -> None:
+    _same(_records(Resource.create({"service.name": "gateway", "blob": b"\x00\x01"})))  # type: ignore[dict-item]
 
 
 @pytest.mark.parametrize("count", [0, 1])
 def test_few_spans(count: int) -> None:
-    spans = _spans()[:count]
+    _same(_records()[:count])
 
-    assert encode(spans) == encode_spans(spans)
+
+def test_sdk_spans_go_to_the_sdks_encoder() -> None:
+    spans = readable(_records())
+    assert ExportTraceServiceRequest.FromString(encode(spans)) == encode_spans(spans)

@@ -14,7 +14,7 @@ from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from gateway_support import running_gateway
 from observability_support import observed_settings, text_body
-from otlp_support import ReceivedSpan, otlp_receiver, recording_proxy
+from otlp_support import ReceivedSpan, otlp_http_receiver, otlp_receiver, recording_proxy
 
 from service.backends.embedded import EmbeddedBackend
 from service.metrics import Metrics
@@ -168,3 +168,32 @@ def test_tracing_off_makes_no_spans() -> None:
     assert tracing.outgoing_metadata() is None
     started = time.monotonic()
     tracing.record_span("queue wait", started, started)  # returns at once, nothing to export
+
+
+async def test_spans_over_otlp_http(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with otlp_http_receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-over-http")
+        settings = observed_settings(
+            models_dir, models=["tiny-text"], grpc_enabled=False, tracing=TracingSettings(enabled=True)
+        )
+        async with (
+            running_gateway(settings) as gateway,
+            httpx.AsyncClient(base_url=gateway.rest.url, timeout=60) as client,
+        ):
+            traced = await client.post(
+                "/v1/models/tiny-text:classify",
+                json=text_body("rain and wind"),
+                headers={"traceparent": f"00-{REST_TRACE}-{REST_PARENT}-01"},
+            )
+        spans = receiver.spans()
+    assert traced.status_code == 200
+    assert set(receiver.content_types) == {"application/x-protobuf"}
+    root = next(s for s in spans if s.trace_id == REST_TRACE and s.kind == SERVER)
+    assert root.parent_span_id == REST_PARENT
+    assert root.service == "gateway-over-http"
+    assert root.attributes["classifier.model"] == "tiny-text"
+    assert root.attributes["classifier.outcome"] == "ok"
+    assert set(_children(spans, root)) == {"parse", "preprocess", "queue wait", "model call"}
+    _show("REST over OTLP/HTTP", root, spans)

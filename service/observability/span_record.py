@@ -1,0 +1,123 @@
+"""``FinishedSpan``: the gateway's record of one finished span, what ``tracing`` hands the SDK's batch processor.
+
+Why not the SDK's ``ReadableSpan``: every span of a traced request is known in full when it is recorded, and
+building a ``ReadableSpan`` (a dozen keyword arguments, a ``SpanContext`` whose constructor validates its
+ids) for each of a request's five spans was most of what tracing cost on the request path. A record is one
+slotted object with the fields as the OTLP ``Span`` message has them (integer ids, nanosecond times); it is
+its own span context (``context`` returns it: ``trace_id``, ``span_id``, ``trace_flags``, ``trace_state``,
+``is_remote`` False), which is what the batch processor reads to keep only sampled spans.
+
+The OTLP/gRPC exporter encodes records directly (``otlp_encoding``); ``to_readable`` makes the SDK's span
+of the same content, for the OTLP/HTTP exporter and for spans the lean encoding leaves to the SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+
+#: The status of a span that set none, shared (the encoder knows it by identity).
+UNSET_STATUS = Status(StatusCode.UNSET)
+
+
+class Origin:
+    """What every span of one tracer provider shares: its resource and instrumentation scope."""
+
+    __slots__ = ("resource", "scope")
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope) -> None:
+        self.resource = resource
+        self.scope = scope
+
+
+class FinishedSpan:
+    """One finished span (see the module's docstring); times in nanoseconds since the epoch."""
+
+    __slots__ = (
+        "attributes",
+        "end_time",
+        "events",
+        "kind",
+        "name",
+        "origin",
+        "parent",
+        "span_id",
+        "start_time",
+        "status",
+        "trace_flags",
+        "trace_id",
+        "trace_state",
+    )
+
+    #: As a span context: made here, not received from a caller.
+    is_remote = False
+    is_valid = True
+
+    def __init__(
+        self,
+        origin: Origin,
+        name: str,
+        kind: SpanKind,
+        trace_id: int,
+        span_id: int,
+        trace_flags: TraceFlags,
+        trace_state: TraceState | None,
+        parent: SpanContext | None,
+        attributes: Mapping[str, Any],
+        start_time: int,
+        end_time: int,
+        status: Status,
+        events: Sequence[Event] = (),
+    ) -> None:
+        self.origin = origin
+        self.name = name
+        self.kind = kind
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.trace_flags = trace_flags
+        self.trace_state = trace_state
+        self.parent = parent
+        self.attributes = attributes
+        self.start_time = start_time
+        self.end_time = end_time
+        self.status = status
+        self.events = events
+
+    @property
+    def context(self) -> FinishedSpan:
+        """The span's own context: the record itself (ids, flags, trace state)."""
+        return self
+
+    def to_readable(self) -> ReadableSpan:
+        """The SDK's finished span of the same content."""
+        from opentelemetry.sdk.trace import ReadableSpan
+
+        context = SpanContext(
+            self.trace_id, self.span_id, is_remote=False, trace_flags=self.trace_flags, trace_state=self.trace_state
+        )
+        return ReadableSpan(
+            self.name,
+            context,
+            self.parent,
+            self.origin.resource,
+            self.attributes,
+            events=self.events,
+            kind=self.kind,
+            status=self.status,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            instrumentation_scope=self.origin.scope,
+        )
+
+
+def readable(spans: Sequence[Any]) -> list[ReadableSpan]:
+    """``spans`` as SDK spans: records converted, anything else as it is."""
+    return [span.to_readable() if type(span) is FinishedSpan else span for span in spans]
