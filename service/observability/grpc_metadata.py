@@ -28,7 +28,13 @@ from service.observability.request_ids import (
     unbind_request_id,
 )
 from service.observability.request_metrics import RequestMetrics
-from service.rollout.routing_key import ROUTING_KEY_METADATA, accept_routing_key, bind_routing_key, unbind_routing_key
+from service.rollout.routing_key import (
+    ROUTING_KEY_METADATA,
+    accept_routing_key,
+    bind_routing_key,
+    current_routing_key,
+    unbind_routing_key,
+)
 
 
 class ObservedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -68,12 +74,16 @@ def _bind(context: grpc.aio.ServicerContext) -> Any:
     request_id = accept_request_id(offered)
     context.set_trailing_metadata(((REQUEST_ID_METADATA, request_id),))
     # The rollout's sticky key travels like the request id, so every gRPC service (v1 and V2) carries it.
-    return bind_request_id(request_id), bind_routing_key(accept_routing_key(routing_key))
+    # Most calls send none and their context holds none already: nothing to bind (or to undo) then.
+    routing_key = accept_routing_key(routing_key)
+    routing_token = None if routing_key is None and current_routing_key() is None else bind_routing_key(routing_key)
+    return bind_request_id(request_id), routing_token
 
 
 def _finish(context: grpc.aio.ServicerContext, token: Any, counts: RequestMetrics, failed: bool, span: Any) -> None:
     request_token, routing_token = token
-    unbind_routing_key(routing_token)
+    if routing_token is not None:
+        unbind_routing_key(routing_token)
     unbind_request_id(request_token)
     code = context.code()  # set by an abort; None when the handler returned normally
     if code is None:
