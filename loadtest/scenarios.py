@@ -227,9 +227,31 @@ class Run:
     connect_s: list[float] = field(default_factory=list)
     #: Seconds each request waited for a free connection (see ``Connections.pool_wait_s``).
     pool_wait_s: list[float] = field(default_factory=list)
+    #: (arrival, status, seconds) of every request, for the figures per second of the run.
+    timeline: list[tuple[float, int, float]] = field(default_factory=list)
 
     def add(self, status: int, seconds: float) -> None:
         self.latencies.setdefault(status, []).append(seconds)
+        self.timeline.append((time.monotonic() - seconds, status, seconds))
+
+    def per_second(self) -> list[str]:
+        """One line per second of arrivals: how many got 200 and 429, and their p99 latencies."""
+        if not self.timeline:
+            return []
+        start = min(arrival for arrival, _, _ in self.timeline)
+        seconds: dict[int, dict[int, list[float]]] = {}
+        for arrival, status, latency in self.timeline:
+            seconds.setdefault(int(arrival - start), {}).setdefault(status, []).append(latency)
+        lines = []
+        for second, by_status in sorted(seconds.items()):
+            parts = []
+            for status in (200, 429):
+                values = sorted(by_status.get(status, []))
+                if values:
+                    p99 = values[int(0.99 * (len(values) - 1))]
+                    parts.append(f"{status} x {len(values)}, p99 {p99 * 1000:.0f} ms")
+            lines.append(f"  second {second:2d}: " + "; ".join(parts))
+        return lines
 
     def count(self, status: int) -> int:
         return len(self.latencies.get(status, []))
@@ -344,6 +366,8 @@ async def overload(models: Path) -> bool:
         report("capacity (closed loop, 32 clients)", capacity_run)
         run = await open_loop(gw.port, requests, rate=5 * capacity, seconds=15)
         report(f"open loop at 5x = {5 * capacity:.0f} req/s asked", run)
+        print("by second of arrival (the onset, when the generator opens its connections, is the worst):")
+        print("\n".join(run.per_second()))
     refused = run.count(429) / max(run.sent, 1)
     other = run.sent - run.count(200) - run.count(429)
     p99 = run.p(200, 0.99)
