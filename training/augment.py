@@ -269,17 +269,28 @@ def _audio_transform(recipe: AudioAugment, features: AudioFeatures) -> Any:
         wet = tf.transpose(tf.reshape(wet, [rows, bands, frames]), [0, 2, 1])
         return tf.math.log(wet + floor)
 
+    def on_chosen_rows(chosen: Any, function: Any, x: Any) -> Any:
+        # The channel transforms draw only per-batch scalars, so running them on the chosen rows alone gives
+        # those rows exactly what the whole batch would; the other rows (most of them) cost nothing.
+        index = tf.where(tf.reshape(chosen, [-1]))
+        return tf.cond(
+            tf.size(index) > 0,
+            lambda: tf.tensor_scatter_nd_update(x, index, function(tf.gather_nd(x, index))),
+            lambda: x,
+        )
+
     def transform(x: Any, batch_seed: Any) -> Any:
         draw.start(batch_seed)
         rows = tf.shape(x)[0]
         if recipe.p_reverb:
-            x = tf.where(chance_of(rows, recipe.p_reverb), reverberate(x), x)
+            x = on_chosen_rows(chance_of(rows, recipe.p_reverb), reverberate, x)
         if recipe.p_telephone:
-            x = tf.where(chance_of(rows, recipe.p_telephone), telephone(x), x)
-        x = tf.where(chance(rows), shift_time(x), x)
-        x = tf.where(chance(rows), stretch(x), x)
-        x = tf.where(chance(rows), shift_pitch(x), x)
-        x = tf.where(chance(rows), add_noise(x), x)
+            x = on_chosen_rows(chance_of(rows, recipe.p_telephone), telephone, x)
+        if recipe.p:  # with p = 0 (channel-only recipes) nothing below is computed only to be thrown away
+            x = tf.where(chance(rows), shift_time(x), x)
+            x = tf.where(chance(rows), stretch(x), x)
+            x = tf.where(chance(rows), shift_pitch(x), x)
+            x = tf.where(chance(rows), add_noise(x), x)
         x = mask(x, 1, recipe.time_masks, recipe.time_mask_frames)
         return mask(x, 2, recipe.freq_masks, recipe.freq_mask_bands)
 

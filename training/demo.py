@@ -62,6 +62,9 @@ DEMO_MODELS = (
         options=FeatureOptions(max_tokens=20_000, min_count=2, sequence_length=300),
         epochs=10,
         batch_size=32,
+        # Validation loss is lowest after epoch 2 and rises from epoch 3: patience 1 stops there and keeps
+        # the same epoch-2 weights as patience 3 did (the schedule depends on ``epochs`` only), two epochs sooner.
+        patience=1,
         augment=True,
         # One short segment per training text (subject, first sentence or word prefix). Measured (README):
         # whole e-mails 98.53% (98.53% without), SMS-length messages 95.72% (95.04%), subject lines 89.52%

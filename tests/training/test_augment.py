@@ -148,3 +148,20 @@ def test_text_windows_are_runs_of_the_text_from_anywhere_moved_to_the_front():
         assert (row[length:] == 0).all() and (np.diff(row[:length]) == 1).all()  # one contiguous run, at the front
         starts.add(int(row[0]))
     assert len(starts) > 5 and max(starts) > 20  # from anywhere in the text, not only its start
+
+
+@pytest.mark.parametrize("channel", ["p_telephone", "p_reverb"])
+def test_a_channel_transform_changes_only_its_chosen_rows_and_exactly_as_on_all_rows(channel: str):
+    # The channel transforms run on the chosen rows alone (the rest cost nothing); a chosen row must come out
+    # as it would with every row chosen, and an unchosen row untouched.
+    rng = np.random.default_rng(2)
+    x = rng.normal(-5, 2, size=(16, *AudioFeatures().input_shape)).astype(np.float32)
+
+    some = _audio(AudioAugment(**{**_NOTHING_ELSE, channel: 0.5}), x)
+    every = _audio(AudioAugment(**{**_NOTHING_ELSE, channel: 1.0}), x)
+
+    # The pipeline shuffles, the same way for one seed: rows of ``some`` and ``every`` line up, not those of x.
+    untouched = np.array([any(np.array_equal(row, original) for original in x) for row in some])
+    assert 0 < untouched.sum() < len(x)
+    np.testing.assert_allclose(some[~untouched], every[~untouched], rtol=1e-5, atol=1e-5)
+    assert not np.isclose(every[untouched], some[untouched]).all()
