@@ -1,9 +1,11 @@
-"""Helpers of the observability tests: gateway settings and classify bodies."""
+"""Helpers of the observability tests: gateway settings, classify bodies and scraped samples."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import Settings
 
@@ -28,3 +30,13 @@ def observed_settings(models_dir: Path, **overrides: Any) -> Settings:
 def text_body(*texts: str) -> dict[str, Any]:
     """A JSON classify body of text instances."""
     return {"instances": [{"text": text} for text in texts]}
+
+
+def metric_samples(exposition: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample named ``name`` in a Prometheus text exposition, by its sorted labels."""
+    found = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found

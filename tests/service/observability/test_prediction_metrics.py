@@ -7,8 +7,7 @@ from pathlib import Path
 
 import httpx
 from gateway_support import running_gateway
-from observability_support import observed_settings, text_body
-from prometheus_client.parser import text_string_to_metric_families
+from observability_support import metric_samples, observed_settings, text_body
 
 from features.spec import ModelSpec
 from service.observability.drift import jensen_shannon
@@ -17,15 +16,6 @@ from training.testing import tiny_input
 
 WINDOW = 40
 THRESHOLD = 0.9
-
-
-def _samples(exposition: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    found = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            if sample.name == name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 async def test_one_class_feed_drift_equals_the_offline_score(models_dir: Path) -> None:
@@ -54,15 +44,15 @@ async def test_one_class_feed_drift_equals_the_offline_score(models_dir: Path) -
     shares = [labels.count(label) / WINDOW for label in spec.labels]
     offline = jensen_shannon(shares, spec.class_baseline)
     key = (("model", "tiny-text"), ("version", "1"))
-    assert _samples(exposition, "classifier_class_drift")[key] == offline
-    assert _samples(exposition, "classifier_class_window_predictions")[key] == WINDOW
-    scraped_shares = _samples(exposition, "classifier_class_share")
+    assert metric_samples(exposition, "classifier_class_drift")[key] == offline
+    assert metric_samples(exposition, "classifier_class_window_predictions")[key] == WINDOW
+    scraped_shares = metric_samples(exposition, "classifier_class_share")
     for label, share in zip(spec.labels, shares, strict=True):
         assert scraped_shares[(("label", label), ("model", "tiny-text"), ("version", "1"))] == share
     low = sum(1 for p in predictions if p["score"] < THRESHOLD)
     # The self-check's one sample was observed too; it counts as low-confidence or not on its own.
-    assert _samples(exposition, "classifier_low_confidence_predictions_total")[key] in (low, low + 1)
-    assert _samples(exposition, "classifier_prediction_confidence_count")[key] == WINDOW + 1
-    assert _samples(exposition, "classifier_prediction_entropy_count")[key] == WINDOW + 1
+    assert metric_samples(exposition, "classifier_low_confidence_predictions_total")[key] in (low, low + 1)
+    assert metric_samples(exposition, "classifier_prediction_confidence_count")[key] == WINDOW + 1
+    assert metric_samples(exposition, "classifier_prediction_entropy_count")[key] == WINDOW + 1
     print(f"\none-class feed: shares {dict(zip(spec.labels, shares, strict=True))}, baseline {spec.class_baseline},")
-    print(f"drift scraped {_samples(exposition, 'classifier_class_drift')[key]!r} == offline {offline!r}")
+    print(f"drift scraped {metric_samples(exposition, 'classifier_class_drift')[key]!r} == offline {offline!r}")

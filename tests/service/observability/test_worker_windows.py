@@ -15,8 +15,7 @@ from pathlib import Path
 
 import httpx
 from gateway_support import gateway_env, gateway_process
-from observability_support import text_body
-from prometheus_client.parser import text_string_to_metric_families
+from observability_support import metric_samples, text_body
 
 from features.spec import ModelSpec
 from service.observability.drift import jensen_shannon
@@ -30,15 +29,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _samples(exposition: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    found = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            if sample.name == name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 async def _feed_each_worker(url: str, texts: list[str], workers: int, timeout_s: float = 300) -> dict[str, list[str]]:
@@ -97,17 +87,17 @@ async def test_two_workers_drift_is_the_score_of_their_summed_windows(models_dir
     shares = [count / len(labels) for count in counts]
     offline = jensen_shannon(shares, spec.class_baseline)
     key = (("model", "tiny-text"), ("version", "1"))
-    assert _samples(exposition, "classifier_class_drift") == {key: offline}
-    assert _samples(exposition, "classifier_class_window_predictions") == {key: 2 * WINDOW}
+    assert metric_samples(exposition, "classifier_class_drift") == {key: offline}
+    assert metric_samples(exposition, "classifier_class_window_predictions") == {key: 2 * WINDOW}
     by_label = {label: (("label", label), ("model", "tiny-text"), ("version", "1")) for label in spec.labels}
-    scraped_shares = _samples(exposition, "classifier_class_share")
-    scraped_counts = _samples(exposition, "classifier_class_window_count")
-    scraped_baseline = _samples(exposition, "classifier_class_baseline")
+    scraped_shares = metric_samples(exposition, "classifier_class_share")
+    scraped_counts = metric_samples(exposition, "classifier_class_window_count")
+    scraped_baseline = metric_samples(exposition, "classifier_class_baseline")
     for label, count, share, base in zip(spec.labels, counts, shares, spec.class_baseline, strict=True):
         assert scraped_counts[by_label[label]] == count
         assert scraped_shares[by_label[label]] == share
         assert scraped_baseline[by_label[label]] == base
     # The histograms sum every prediction of both workers, their self-checks included.
-    assert _samples(exposition, "classifier_prediction_confidence_count")[key] >= 2 * WINDOW + 2
+    assert metric_samples(exposition, "classifier_prediction_confidence_count")[key] >= 2 * WINDOW + 2
     print(f"\ntwo workers, one class: last answers {last}")
-    print(f"drift scraped {_samples(exposition, 'classifier_class_drift')[key]!r} == offline {offline!r}")
+    print(f"drift scraped {metric_samples(exposition, 'classifier_class_drift')[key]!r} == offline {offline!r}")
