@@ -133,11 +133,11 @@ class DoorTicket:
     reaches its slot, and measured from the door to its answer. The HTTP protocol calls ``done`` once, when
     the answer is written or the connection is lost."""
 
-    __slots__ = ("_admission", "entered", "lane", "served", "slotted")
+    __slots__ = ("entered", "lane", "served", "slotted", "target_s")
 
-    def __init__(self, admission: Admission, lane: Lane, entered: float) -> None:
-        self._admission = admission
+    def __init__(self, lane: Lane, entered: float, target_s: float) -> None:
         self.lane = lane
+        self.target_s = target_s
         self.entered = entered
         self.slotted = False
         #: Whether the request held its slot; a request refused or failed before it says nothing of latency.
@@ -153,12 +153,19 @@ class DoorTicket:
         """The request has ended (answered, or its client gone): adapt the lane to its latency if it was served."""
         self.reach_slot()
         if self.served:
-            self.lane.observe_latency(self.entered, time.monotonic(), self._admission.settings.latency_target_s)
+            self.lane.observe_latency(self.entered, time.monotonic(), self.target_s)
 
 
 #: The ticket of the REST request the current task serves (set by the HTTP protocol while it creates the
 #: request's task, which copies the context), so that its slot knows it came through the door.
 current_ticket: ContextVar[DoorTicket | None] = ContextVar("door_ticket", default=None)
+
+
+def _ticket_of(lane: Lane) -> DoorTicket | None:
+    """The current request's ticket if it came through the door to ``lane`` (a shadow run on another
+    model's lane takes its slot on the request's behalf, without its ticket)."""
+    ticket = current_ticket.get()
+    return ticket if ticket is not None and ticket.lane is lane else None
 
 
 class Admission:
@@ -185,7 +192,7 @@ class Admission:
         now = time.monotonic()
         self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None)
         lane.transit += 1
-        return DoorTicket(self, lane, now)
+        return DoorTicket(lane, now, self.settings.latency_target_s)
 
     def precheck(self, model: str, timeout_s: float | None) -> None:
         """Refuse now, before the body is read, what ``slot`` would refuse; admits nothing."""
@@ -201,9 +208,7 @@ class Admission:
         lane = self._lanes.get(model)
         if lane is None:
             lane = self._lanes[model] = Lane(settings.max_concurrent_per_model)
-        ticket = current_ticket.get()
-        if ticket is not None and ticket.lane is not lane:
-            ticket = None  # another model's slot taken on this request's behalf (a shadow run)
+        ticket = _ticket_of(lane)
         if ticket is not None:
             ticket.reach_slot()  # refused or admitted from here on, it is no longer on its way
         self._refuse_if_loop_late(model)
@@ -266,8 +271,8 @@ class Admission:
     def _refuse_if_late(self, model: str, lane: Lane, deadline: float | None) -> None:
         settings = self.settings
         transit = lane.transit
-        ticket = current_ticket.get()
-        if ticket is not None and ticket.lane is lane and not ticket.slotted:
+        ticket = _ticket_of(lane)
+        if ticket is not None and not ticket.slotted:
             transit -= 1  # the request being judged (the route's precheck) is not ahead of itself
         if not lane.full and lane.running + transit < int(lane.limit):
             return
