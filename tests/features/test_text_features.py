@@ -26,6 +26,13 @@ def test_tokenize_splits_punctuation_and_skips_underscores(text_spec):
     assert tokenize("don't_stop...now", text_spec) == ["don", "'", "t", "stop", ".", ".", ".", "now"]
 
 
+def test_tokenize_with_groups_in_the_pattern_takes_whole_matches(text_spec):
+    # findall would give the groups of such a pattern; a token is always the whole match
+    spec = text_spec.model_copy(update={"token_pattern": r"(a)(b)c|\d+"})
+
+    assert tokenize("abc 12 x abc", spec) == ["abc", "12", "abc"]
+
+
 def test_preprocess_text_maps_unknown_tokens_and_pads(text_spec):
     result = preprocess_text("Hello, WORLD!", text_spec)
 
