@@ -33,22 +33,26 @@ _CLOSING = frozenset({408, 503})
 
 
 class ShutdownSignal:
-    """Set once when the server begins to stop; from then on a body has ``grace_s`` to finish arriving."""
+    """Set once when the server begins to stop; from then on a body has ``grace_s`` to finish arriving.
+
+    Bodies being read register their ``asyncio.Timeout`` in ``waiting``; ``begin_shutdown`` brings each
+    one's deadline forward to the end of the grace, so no reader needs a second task to watch for it.
+    """
 
     def __init__(self, grace_s: float) -> None:
-        self.event = asyncio.Event()
         self.grace_s = grace_s
-        self._at = 0.0
+        #: Event-loop time at which the grace ends; None until ``begin_shutdown``.
+        self.ends_at: float | None = None
+        self.waiting: set[asyncio.Timeout] = set()
 
     def begin_shutdown(self) -> None:
         """Start the bodies' last grace period."""
-        if not self.event.is_set():
-            self._at = time.monotonic()
-            self.event.set()
-
-    def left(self) -> float:
-        """Seconds a body still being read may take (after ``begin_shutdown``)."""
-        return self.grace_s - (time.monotonic() - self._at)
+        if self.ends_at is None:
+            self.ends_at = ends_at = asyncio.get_running_loop().time() + self.grace_s
+            for timeout in self.waiting:
+                when = timeout.when()
+                if when is None or when > ends_at:
+                    timeout.reschedule(ends_at)
 
 
 class BodyGuardMiddleware:
@@ -101,30 +105,21 @@ class BodyGuardMiddleware:
         if timeout_s <= 0:
             raise RequestTimeout(f"the request body did not arrive within {self.limits.body_timeout_s:g}s")
         shutdown = self.shutdown
-        reading = asyncio.ensure_future(receive())
+        # One timer, not a task per read: a body that has already arrived costs a timer set and cancelled.
+        stalls_at = asyncio.get_running_loop().time() + timeout_s
+        ends_at = shutdown.ends_at
+        timeout = asyncio.timeout_at(stalls_at if ends_at is None else min(stalls_at, ends_at))
+        shutdown.waiting.add(timeout)
         try:
-            if not shutdown.event.is_set():
-                stopping = asyncio.ensure_future(shutdown.event.wait())
-                started = time.monotonic()
-                done, _ = await asyncio.wait(
-                    {reading, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                stopping.cancel()
-                if reading in done:
-                    return reading.result()
-                if stopping not in done:
-                    raise self._stalled(timeout_s)
-                timeout_s -= time.monotonic() - started
-            left = min(timeout_s, shutdown.left())
-            done, _ = await asyncio.wait({reading}, timeout=max(left, 0.0))
-            if reading in done:
-                return reading.result()
-            if left < timeout_s:
-                raise Unavailable("the server is shutting down and the request body did not arrive in time")
-            raise self._stalled(timeout_s)
+            async with timeout:
+                return await receive()
+        except TimeoutError:
+            ends_at = shutdown.ends_at
+            if ends_at is not None and ends_at < stalls_at:
+                raise Unavailable("the server is shutting down and the request body did not arrive in time") from None
+            raise self._stalled(timeout_s) from None
         finally:
-            if not reading.done():
-                reading.cancel()
+            shutdown.waiting.discard(timeout)
 
     def _stalled(self, waited_s: float) -> RequestTimeout:
         limits = self.limits
