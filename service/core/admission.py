@@ -48,8 +48,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from service.core.loop_lag import LoopLag
@@ -168,6 +166,25 @@ def _ticket_of(lane: Lane) -> DoorTicket | None:
     return ticket if ticket is not None and ticket.lane is lane else None
 
 
+class Slot:
+    """``async with admission.slot(model, deadline)``: a slot of the model's lane held for the block (a class,
+    not a generator-based context manager: it is entered by every request)."""
+
+    __slots__ = ("_admission", "_asked", "_deadline", "_lane", "_model", "_started", "_ticket")
+
+    def __init__(self, admission: Admission, model: str, deadline: float) -> None:
+        self._admission = admission
+        self._model = model
+        self._deadline = deadline
+
+    async def __aenter__(self) -> None:
+        self._lane, self._ticket, self._asked = await self._admission.acquire(self._model, self._deadline)
+        self._started = time.monotonic()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._admission.release(self._lane, self._model, self._ticket, self._asked, self._started)
+
+
 class Admission:
     """Per-model lanes with deadline-aware refusal; one instance per classify core, used on its event loop."""
 
@@ -201,9 +218,13 @@ class Admission:
         if lane is not None:
             self._refuse_if_late(model, lane, time.monotonic() + timeout_s if timeout_s else None)
 
-    @asynccontextmanager
-    async def slot(self, model: str, deadline: float) -> AsyncIterator[None]:
+    def slot(self, model: str, deadline: float) -> Slot:
         """Hold a slot of ``model``'s lane for the body of the ``async with``; queue or refuse first."""
+        return Slot(self, model, deadline)
+
+    async def acquire(self, model: str, deadline: float) -> tuple[Lane, DoorTicket | None, float]:
+        """Queue for or refuse a slot of ``model``'s lane (``slot`` pairs it with ``release``); returns the
+        lane, the request's ticket and when it asked."""
         settings = self.settings
         lane = self._lanes.get(model)
         if lane is None:
@@ -242,19 +263,19 @@ class Admission:
         else:
             lane.running += 1
         self._metrics.set_inflight(model, lane.running)
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            ended = time.monotonic()
-            lane.observe_service(ended - started)
-            if ticket is None:
-                lane.observe_latency(asked, ended, settings.latency_target_s)
-            else:  # a ticket measures its request from the door, when the answer is written
-                ticket.served = True
-            lane.running -= 1
-            lane.wake()
-            self._metrics.set_inflight(model, lane.running)
+        return lane, ticket, asked
+
+    def release(self, lane: Lane, model: str, ticket: DoorTicket | None, asked: float, started: float) -> None:
+        """Give back a slot that ``acquire`` gave at ``started``: adapt the lane, start the next queued request."""
+        ended = time.monotonic()
+        lane.observe_service(ended - started)
+        if ticket is None:
+            lane.observe_latency(asked, ended, self.settings.latency_target_s)
+        else:  # a ticket measures its request from the door, when the answer is written
+            ticket.served = True
+        lane.running -= 1
+        lane.wake()
+        self._metrics.set_inflight(model, lane.running)
 
     def _refuse_if_loop_late(self, model: str) -> None:
         lag = self.loop_lag
