@@ -54,8 +54,9 @@ def create_app(
     )
     # RestServer.stop sets it: bodies still arriving get a short grace, then 503.
     app.state.shutdown = ShutdownSignal(settings.connections.shutdown_body_grace_s)
-    app.include_router(models_router(classifier))
+    # Classify first: routes are matched in order, and nearly every request is a classify call.
     app.include_router(classify_router(settings, classifier, metrics))
+    app.include_router(models_router(classifier))
     app.include_router(health_router(classifier, metrics))
     app.include_router(rollout_router(settings, classifier))  # admin: the rollout policy of each model
     app.include_router(v2_router(V2DataPlane(classifier), metrics))  # the Open Inference Protocol (V2)
