@@ -195,8 +195,16 @@ class AdmissionSettings(BaseModel):
 
 
 class DecodingSettings(BaseModel):
-    """Where inputs are decoded (``service.core.decoding``): small ones in threads, heavy ones in worker
-    processes that a deadline can kill, each model with its own share of them."""
+    """Where inputs are decoded (``service.core.decoding``): short texts on the event loop, other small
+    inputs in threads, heavy ones in worker processes that a deadline can kill, each model with its own share
+    of them."""
+
+    inline_text_chars: int = Field(
+        default=4096,
+        ge=0,
+        description="Texts of at most this many characters are preprocessed on the event loop (under 1 ms),"
+        " without a thread hand-off; 0: never.",
+    )
 
     heavy_input_bytes: int = Field(
         default=256 * 1024,
