@@ -29,7 +29,7 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageChops
 
 from features._decoding import as_bytes, decoder_errors
 from features.errors import InputTooLarge, UndecodableInput
@@ -210,7 +210,7 @@ def _finish(image: Image.Image, spec: ImageFeatures) -> Pixels:
     if image.mode != wanted:
         image = image.convert(wanted)
     if spec.polarity == "light_on_dark" and _is_dark_on_light(_hwc(image)):
-        image = ImageOps.invert(image)
+        image = ImageChops.invert(image)  # 255 - x in C; ImageOps.invert builds and rounds a 256-entry table in Python
     return _fit(image, spec)
 
 
@@ -225,6 +225,21 @@ def _border(pixels: Pixels) -> Pixels:
     return np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
 
 
+def _median(values: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    """``np.median(values, axis=0)``, the same values and dtype (the middle one, or the mean of the two middle
+    ones: float64 for integers, the input's precision for floats), by one sort: np.median's dispatch cost
+    ~35 us on the few hundred values of a border, several times the sort."""
+    ordered = np.sort(values, axis=0)
+    half = len(ordered) // 2
+    floats = ordered.dtype.kind == "f"
+    if len(ordered) % 2:
+        middle: npt.NDArray[np.generic] = ordered[half] if floats else ordered[half].astype(np.float64)
+        return middle
+    low = ordered[half - 1] if floats else ordered[half - 1].astype(np.float64)
+    mean: npt.NDArray[np.generic] = (low + ordered[half]) / 2
+    return mean
+
+
 def _luminance(pixels: Pixels) -> npt.NDArray[np.float32]:
     if pixels.shape[-1] == 1:
         return pixels[..., 0].astype(np.float32)
@@ -236,7 +251,7 @@ def _is_dark_on_light(pixels: Pixels) -> bool:
     """Whether the background (border median) is lighter than the image on average."""
     height, width = pixels.shape[:2]
     step = max(1, math.ceil(math.sqrt(height * width / _POLARITY_SAMPLE)))
-    background = float(np.median(_luminance(_border(pixels))))
+    background = float(_median(_luminance(_border(pixels))))
     return background > float(_luminance(pixels[::step, ::step]).mean())
 
 
@@ -249,7 +264,7 @@ def _fit(image: Image.Image, spec: ImageFeatures) -> Pixels:
         image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
     pixels = _hwc(image)
     canvas = np.empty(spec.input_shape, dtype=np.uint8)
-    canvas[...] = np.rint(np.median(_border(pixels), axis=0)).astype(np.uint8)
+    canvas[...] = np.rint(_median(_border(pixels))).astype(np.uint8)
     top = (spec.height - height) // 2
     left = (spec.width - width) // 2
     canvas[top : top + height, left : left + width] = pixels

@@ -7,6 +7,9 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageOps
 
 from features.errors import InputTooLarge, UndecodableInput
@@ -290,3 +293,21 @@ def test_preprocess_image_truncated_files_are_undecodable(encode_image, rgb_spec
 def test_preprocess_image_array_refuses_bad_arrays(rgb_spec, pixels):
     with pytest.raises(UndecodableInput):
         preprocess_image_array(pixels, rgb_spec)
+
+
+@given(
+    pixels=hnp.arrays(np.uint8, st.tuples(st.integers(1, 300), st.sampled_from([1, 3]))),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_border_median_equals_numpys(pixels):
+    # The background colour and the polarity check use a sort-based median; a bit of difference would
+    # change model inputs, so it must equal np.median in value and dtype for both kinds of input.
+    from features.image import _luminance, _median
+
+    by_channel = _median(pixels)
+    expected = np.median(pixels, axis=0)
+    assert by_channel.dtype == expected.dtype
+    assert np.array_equal(by_channel, expected)
+    luminance = _luminance(pixels[np.newaxis])[0]
+    assert _median(luminance) == np.median(luminance)
+    assert np.asarray(_median(luminance)).dtype == np.asarray(np.median(luminance)).dtype
