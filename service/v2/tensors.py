@@ -13,6 +13,7 @@ import binascii
 import struct
 
 import numpy as np
+import pybase64
 
 from service.core.schemas import RawInput
 from service.errors import InvalidInput
@@ -62,7 +63,7 @@ def adapt_input(index: int, raw: RawInput, modality: str) -> RawInput:
             ) from exc
     if isinstance(raw, str):
         try:
-            return binascii.a2b_base64(raw, strict_mode=True)
+            return pybase64.b64decode(raw, validate=True)  # SIMD; the same strict alphabet as REST's
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput(
                 f"instance {index}: a JSON string for an {modality} model is base64, and this is not"

@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import httpx
+import pytest
 from rest_support import assert_answers, assert_problem, b64
 
 from training.testing import TINY_LABELS, tiny_input
@@ -78,6 +79,12 @@ async def test_classify_bad_base64_is_400_naming_the_instance(client: httpx.Asyn
     instances = [{"b64": b64(_png())}, {"b64": "not*base64!"}]
     response = await client.post("/v1/models/tiny-image:classify", json={"instances": instances})
     assert_problem(response, 400, "invalid-input", detail_has="instance 1")
+
+
+@pytest.mark.parametrize("bad", ["YWJj YWJj", "YWJj\n", "YWJj=", "YWJjZA====", "=YWJj"])
+async def test_classify_base64_with_whitespace_or_stray_padding_is_400(client: httpx.AsyncClient, bad: str) -> None:
+    response = await client.post("/v1/models/tiny-image:classify", json={"instances": [{"b64": bad}]})
+    assert_problem(response, 400, "invalid-input", detail_has="instance 0: 'b64' is not valid base64")
 
 
 async def test_classify_undecodable_image_is_400(client: httpx.AsyncClient) -> None:
