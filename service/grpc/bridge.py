@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 READ_AHEAD = 4
 #: Answers of one stream computed ahead of the thread that sends them.
 WRITE_AHEAD = 4
+#: More seconds left than this is no deadline (a century).
+NO_DEADLINE_S = 100 * 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class LoopContext:
         return self._context.invocation_metadata()
 
     def time_remaining(self) -> float | None:
-        """Seconds left of the caller's deadline, None without one."""
-        left: float | None = self._context.time_remaining()
-        return left
+        """Seconds left of the caller's deadline, None without one (as grpc.aio says it)."""
+        left: float = self._context.time_remaining()
+        # The sync server reports a call without a deadline as one at gRPC's infinite future (~9.2e18 s).
+        return None if left > NO_DEADLINE_S else left
 
     def set_trailing_metadata(self, metadata: Any) -> None:
         """Metadata sent with the status."""
@@ -125,6 +128,8 @@ class _Requests:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._room = threading.Semaphore(READ_AHEAD)
         self._closed = False
+        #: Set once the request stream has ended (sent completely, failed, or the call is over).
+        self.ended = threading.Event()
 
     def read(self, requests: Iterator[Any]) -> None:
         """Runs on a reader thread until the request stream ends, fails, or ``close`` is called."""
@@ -137,6 +142,7 @@ class _Requests:
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, request)
         except Exception as exc:  # grpc raises here when the call is cancelled
             end = _End(exc)
+        self.ended.set()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the gateway is gone, nobody waits
             self._loop.call_soon_threadsafe(self._queue.put_nowait, end)
 
@@ -161,16 +167,20 @@ class _Requests:
 
 async def _pump(answers_of: Any, answers: _Answers) -> None:
     """Move a streaming behaviour's answers (an async iterator, or a coroutine that writes) to ``answers``."""
-    try:
-        if hasattr(answers_of, "__aiter__"):
-            async for answer in answers_of:
-                await answers.put(answer)
-        else:
-            await answers_of
-    except BaseException as exc:
-        answers.end(exc)
-        raise
-    answers.end(None)
+    if hasattr(answers_of, "__aiter__"):
+        async for answer in answers_of:
+            await answers.put(answer)
+    else:
+        await answers_of
+
+
+def _ending(answers: _Answers) -> Callable[[concurrent.futures.Future[None]], None]:
+    """The end of ``answers`` once the pump's future is done, also when it was cancelled before it ran."""
+
+    def end(done: concurrent.futures.Future[None]) -> None:
+        answers.end(asyncio.CancelledError() if done.cancelled() else done.exception())
+
+    return end
 
 
 class LoopBridge:
@@ -180,31 +190,42 @@ class LoopBridge:
         self._loop = loop
         self._readers = readers
 
-    def handler(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """``handler`` (asyncio behaviour) as a thread-pool server's handler of the same kind."""
+    def handler(self, handler: grpc.RpcMethodHandler, *, settle_s: float = 0.0) -> grpc.RpcMethodHandler:
+        """``handler`` (asyncio behaviour) as a thread-pool server's handler of the same kind.
+
+        ``settle_s``: a call that streams requests first waits up to this long for the client to finish
+        sending (at most ``READ_AHEAD`` messages are taken). For a call refused before reading: a grpc.aio
+        client whose request write fails after the status arrived reports INTERNAL instead of the status
+        (grpc/grpc#36066).
+        """
         serdes = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, streamed=False), **serdes)
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, None), **serdes)
         if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, streamed=True), **serdes)
+            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, settle_s), **serdes)
         if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(self._streaming(handler.unary_stream, streamed=False), **serdes)
-        return grpc.stream_stream_rpc_method_handler(self._streaming(handler.stream_stream, streamed=True), **serdes)
+            return grpc.unary_stream_rpc_method_handler(self._streaming(handler.unary_stream, None), **serdes)
+        return grpc.stream_stream_rpc_method_handler(self._streaming(handler.stream_stream, settle_s), **serdes)
 
-    def _requests(self, request: Any, streamed: bool) -> tuple[Any, _Requests | None]:
-        if not streamed:
+    def _requests(self, request: Any, settle_s: float | None) -> tuple[Any, _Requests | None]:
+        """The behaviour's argument, and the request stream to close at the end (``settle_s`` None: unary)."""
+        if settle_s is None:
             return request, None
         requests = _Requests(self._loop)
         self._readers.submit(requests.read, request)
+        if settle_s:
+            requests.ended.wait(settle_s)
         return requests, requests
 
-    def _unary(self, behaviour: Callable[..., Any], *, streamed: bool) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def _unary(
+        self, behaviour: Callable[..., Any], settle_s: float | None
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             call = LoopContext(context)
-            arg, requests = self._requests(request, streamed)
+            arg, requests = self._requests(request, settle_s)
             future = asyncio.run_coroutine_threadsafe(behaviour(arg, call), self._loop)
             if not context.add_callback(future.cancel):
                 future.cancel()
@@ -221,13 +242,14 @@ class LoopBridge:
         return handle
 
     def _streaming(
-        self, behaviour: Callable[..., Any], *, streamed: bool
+        self, behaviour: Callable[..., Any], settle_s: float | None
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             answers = _Answers(self._loop)
             call = LoopContext(context, answers)
-            arg, requests = self._requests(request, streamed)
+            arg, requests = self._requests(request, settle_s)
             future = asyncio.run_coroutine_threadsafe(_pump(behaviour(arg, call), answers), self._loop)
+            future.add_done_callback(_ending(answers))
             if not context.add_callback(future.cancel):
                 future.cancel()
             try:

@@ -20,6 +20,10 @@ import grpc
 from service.auth.grpc import AuthInterceptor
 from service.grpc.bridge import LoopBridge
 
+#: A refused call that streams requests waits this long for the client to finish sending before its
+#: status goes out (``LoopBridge.handler``); a client that keeps sending is refused after it anyway.
+REFUSED_STREAM_SETTLE_S = 0.5
+
 
 class BridgedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
     """The gateway's (observed, asyncio) handlers, gated by the key check, bridged once per method."""
@@ -38,7 +42,7 @@ class BridgedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]
         if self._gate is not None:
             gated = self._gate.gate(handler, handler_call_details)
             if gated is not handler:  # a refusal: rare, not remembered
-                return None if gated is None else bridge.handler(gated)
+                return None if gated is None else bridge.handler(gated, settle_s=REFUSED_STREAM_SETTLE_S)
         method: str = handler_call_details.method
         try:
             return self._bridged[method]
