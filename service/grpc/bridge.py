@@ -140,8 +140,10 @@ class _Requests:
                 if self._closed:
                     return
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, request)
-        except Exception as exc:  # grpc raises here when the call is cancelled
-            end = _End(exc)
+        except Exception:
+            # grpc raises here once the call is over (cancelled, past its deadline, a request that did not
+            # parse): the handler ends as cancelled, not with an "unexpected error" and its traceback.
+            end = _End(asyncio.CancelledError())
         self.ended.set()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the gateway is gone, nobody waits
             self._loop.call_soon_threadsafe(self._queue.put_nowait, end)
