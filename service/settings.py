@@ -291,6 +291,14 @@ class Settings(BaseSettings):
     grpc_host: str = Field(default="127.0.0.1", description="gRPC bind address.")
     grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC port.")
     grpc_max_message_bytes: int = Field(default=32 * 1024 * 1024, gt=0, description="gRPC message limit.")
+    grpc_server: Literal["threads", "aio"] = Field(
+        default="threads",
+        description="gRPC server: 'threads' (grpc's thread-pool server handing each call to the event loop,"
+        " service.grpc.threaded; more unary calls per model call) or 'aio' (grpc.aio on the event loop).",
+    )
+    grpc_threads: int = Field(
+        default=64, gt=0, description="With grpc_server 'threads': pool threads, and calls taken at once."
+    )
 
     version_policy: Literal["latest", "all", "specific"] = Field(
         default="latest", description="Which versions to serve per model (TF Serving's model_version_policy)."

@@ -44,9 +44,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        return self.gate(await continuation(handler_call_details), handler_call_details)
+
+    def gate(
+        self, handler: grpc.RpcMethodHandler | None, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        """``handler``, or one of its kind that refuses the call (the rule of both gRPC servers)."""
         method: str = handler_call_details.method
-        if method.startswith(OPEN_PREFIXES):
-            return await continuation(handler_call_details)
+        if handler is None or method.startswith(OPEN_PREFIXES):
+            return handler
         authorization = None
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization":
@@ -55,9 +61,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             self._access.check(authorization, _scope_for(method))
         except ServiceError as exc:
-            handler = await continuation(handler_call_details)
-            return None if handler is None else _refusing(handler, exc)
-        return await continuation(handler_call_details)
+            return _refusing(handler, exc)
+        return handler
 
 
 def _refusing(handler: grpc.RpcMethodHandler, exc: ServiceError) -> grpc.RpcMethodHandler:

@@ -1,6 +1,6 @@
 """``create_grpc_server(settings, classifier) -> GrpcSurface``: the gRPC surface, built explicitly.
 
-One grpc.aio server carries the classifier service (requests parsed in the servicer, errors mapped by
+One server carries the classifier service (requests parsed in the servicer, errors mapped by
 ``service.grpc.errors``), the Open Inference Protocol's ``inference.GRPCInferenceService`` (``service.v2``, same
 core and code table), the
 standard health service following readiness, and server reflection, so grpcurl or any reflection
@@ -11,6 +11,10 @@ connection and keepalive come from ``settings.connections``.
 Every service's handlers are collected (``HandlerSet``) and registered as one ``ObservedHandlers``, which
 wraps each method once with the request context; the only server interceptor is the API-key check, and
 only when keys are configured, because grpc.aio runs interceptors as coroutines on every call.
+
+The server is grpc.aio's, or with ``grpc_server="threads"`` grpc's thread-pool server whose threads hand
+each call to the event loop (``service.grpc.threaded``): the same handlers, more calls inside the core at
+once.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from service.core.classifier import Classifier
 from service.grpc.health import HEALTH_RETRY_S, ReadinessHealth
 from service.grpc.reflection_pool import merged_pool
 from service.grpc.servicer import ClassifierServicer, classifier_handler
+from service.grpc.threaded import ThreadPoolServer
 from service.observability.grpc_metadata import ObservedHandlers
 from service.settings import Settings
 from service.tls import ServerTls
@@ -46,7 +51,9 @@ class GrpcSurface:
 
     name = "grpc"
 
-    def __init__(self, server: grpc.aio.Server, health: ReadinessHealth, address: str, *, grace_s: float) -> None:
+    def __init__(
+        self, server: grpc.aio.Server | ThreadPoolServer, health: ReadinessHealth, address: str, *, grace_s: float
+    ) -> None:
         self.server = server
         self.health = health
         self.address = address
@@ -113,26 +120,21 @@ def create_grpc_server(
     """
     limit = settings.grpc_max_message_bytes
     connections = settings.connections
-    server = grpc.aio.server(
-        # The key check decides per call, before the handler runs (it is the only interceptor, and only
-        # when keys are configured); the request context and the error mapping are in the handlers.
-        interceptors=[] if access is None else [AuthInterceptor(access)],
-        options=[
-            ("grpc.max_send_message_length", limit),
-            ("grpc.max_receive_message_length", limit),
-            # A second gateway on the same port must fail to start, not silently share the port; worker
-            # processes of one gateway (service.workers) share it on purpose, the kernel spreading connections.
-            ("grpc.so_reuseport", 0 if settings.worker_id is None else 1),
-            # Bounds per connection: concurrent calls, metadata size; idle peers are pinged and dropped
-            # when they do not answer, and clients may not ping more often than every 10 s.
-            ("grpc.max_concurrent_streams", connections.grpc_max_concurrent_streams),
-            ("grpc.max_metadata_size", connections.grpc_max_metadata_bytes),
-            ("grpc.keepalive_time_ms", int(connections.grpc_keepalive_s * 1000)),
-            ("grpc.keepalive_timeout_ms", int(connections.grpc_keepalive_timeout_s * 1000)),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.http2.max_pings_without_data", 0),
-        ],
-    )
+    options = [
+        ("grpc.max_send_message_length", limit),
+        ("grpc.max_receive_message_length", limit),
+        # A second gateway on the same port must fail to start, not silently share the port; worker
+        # processes of one gateway (service.workers) share it on purpose, the kernel spreading connections.
+        ("grpc.so_reuseport", 0 if settings.worker_id is None else 1),
+        # Bounds per connection: concurrent calls, metadata size; idle peers are pinged and dropped
+        # when they do not answer, and clients may not ping more often than every 10 s.
+        ("grpc.max_concurrent_streams", connections.grpc_max_concurrent_streams),
+        ("grpc.max_metadata_size", connections.grpc_max_metadata_bytes),
+        ("grpc.keepalive_time_ms", int(connections.grpc_keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(connections.grpc_keepalive_timeout_s * 1000)),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
     services = HandlerSet()
     services.add_generic_rpc_handlers((classifier_handler(ClassifierServicer(classifier)),))
     # The Open Inference Protocol (KServe V2) beside classifier.v1, over the same core.
@@ -152,7 +154,16 @@ def create_grpc_server(
         pool=merged_pool(list(served)),
     )
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection_servicer, services)
-    server.add_generic_rpc_handlers((ObservedHandlers(services.handlers, classifier.metrics),))
+    observed = ObservedHandlers(services.handlers, classifier.metrics)
+    gate = None if access is None else AuthInterceptor(access)
+    server: grpc.aio.Server | ThreadPoolServer
+    if settings.grpc_server == "threads":
+        server = ThreadPoolServer(observed, threads=settings.grpc_threads, options=options, gate=gate)
+    else:
+        # The key check decides per call, before the handler runs (it is the only interceptor, and only
+        # when keys are configured); the request context and the error mapping are in the handlers.
+        server = grpc.aio.server(interceptors=[] if gate is None else [gate], options=options)
+        server.add_generic_rpc_handlers((observed,))
     host = settings.grpc_host
     bind = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
     try:
