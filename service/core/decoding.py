@@ -5,7 +5,9 @@ Three paths, chosen per input by its size:
 
 - **short texts** (at most ``decoding.inline_text_chars`` characters) are preprocessed on the event loop.
   Tokenising holds the GIL throughout, so a thread runs it no sooner; the hand-off alone cost about as much
-  as tokenising a short text, and the cost is linear in the characters, so the loop is held under 1 ms.
+  as tokenising a short text, and the cost is linear in the characters (16,384 characters: ~2 ms). A mix
+  of paths batches worse: with the demo texts and the bound at 4,096, the 11% that went through threads
+  reached the batcher on their own and cut rows per model call from ~15 to ~9.
 - **small inputs** (under ``decoding.heavy_input_bytes``) decode in the thread pool, as before: a thread
   hop costs ~0.1 ms where a process round trip costs more than the decode itself. They are not limited
   per model: a small input's cost is bounded by the input budgets, and the admission lanes bound how many
