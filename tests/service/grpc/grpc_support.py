@@ -9,9 +9,9 @@ demand (models still loading, a slow or failing backend).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from service.core.classifier import Classifier
 from service.grpc import GrpcSurface, create_grpc_server
 from service.metrics import Metrics
 from service.settings import Settings
+
+T = TypeVar("T")
 
 
 class _Gate(asyncio.Event):
@@ -125,3 +127,12 @@ async def wait_until(condition: Any, timeout_s: float = 30.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s")
         await asyncio.sleep(0.02)
+
+
+async def started_in_the_model(call: Awaitable[T], backend: ScriptedBackend) -> asyncio.Future[T]:
+    """``call`` started and returned once ``backend`` is inside its model call (held there by
+    ``predict_delay_s``), so the test can act while the call is in flight."""
+    backend.predict_started.clear()
+    running = asyncio.ensure_future(call)
+    await asyncio.wait_for(backend.predict_started.wait(), 10)
+    return running

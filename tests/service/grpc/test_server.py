@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
-from grpc_support import scripted_surface
+from grpc_support import scripted_surface, started_in_the_model
 
 from service.core.classifier import Classifier
 from service.gateway import Gateway
@@ -39,11 +37,9 @@ async def test_a_busy_port_fails_to_bind_with_oserror(settings: Settings, gatewa
 async def test_stop_finishes_in_flight_calls_then_refuses_new_ones(settings: Settings, gateway: Gateway) -> None:
     async with scripted_surface(settings, gateway.classifier.backend) as (surface, backend):
         backend.predict_delay_s = 0.5
-        backend.predict_started.clear()
         async with grpc.aio.insecure_channel(surface.address) as channel:
             stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
-            in_flight = asyncio.ensure_future(stub.Classify(text_request(), timeout=10))
-            await asyncio.wait_for(backend.predict_started.wait(), 10)
+            in_flight = await started_in_the_model(stub.Classify(text_request(), timeout=10), backend)
 
             await surface.stop(grace=5)
             answer = await in_flight

@@ -12,7 +12,7 @@ from classifier_client.v1 import classifier_pb2 as pb
 from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_support import scripted_surface, wait_until
+from grpc_support import scripted_surface, started_in_the_model, wait_until
 from test_errors import rpc_error, text_request
 
 from service.gateway import Gateway
@@ -115,11 +115,9 @@ async def test_calls_past_the_thread_pool_get_resource_exhausted(settings: Setti
         backend,
     ):
         backend.predict_delay_s = 0.5
-        backend.predict_started.clear()
         async with grpc.aio.insecure_channel(surface.address) as channel:
             stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
-            first = asyncio.ensure_future(stub.Classify(text_request(), timeout=10))
-            await asyncio.wait_for(backend.predict_started.wait(), 10)
+            first = await started_in_the_model(stub.Classify(text_request(), timeout=10), backend)
             refused = await rpc_error(stub.Classify(text_request(), timeout=10))
             answer = await first
 
