@@ -14,7 +14,7 @@ of the same content, for the OTLP/HTTP exporter and for spans the lean encoding 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
@@ -26,6 +26,22 @@ if TYPE_CHECKING:
 
 #: The status of a span that set none, shared (the encoder knows it by identity).
 UNSET_STATUS = Status(StatusCode.UNSET)
+
+
+class SpanParent(Protocol):
+    """What a span keeps of its parent: a ``SpanContext``, or anything with the same fields (the tracing
+    module's request record, which makes no ``SpanContext`` per request)."""
+
+    @property
+    def trace_id(self) -> int: ...
+    @property
+    def span_id(self) -> int: ...
+    @property
+    def is_remote(self) -> bool: ...
+    @property
+    def trace_flags(self) -> TraceFlags: ...
+    @property
+    def trace_state(self) -> TraceState | None: ...
 
 
 class Origin:
@@ -70,7 +86,7 @@ class FinishedSpan:
         span_id: int,
         trace_flags: TraceFlags,
         trace_state: TraceState | None,
-        parent: SpanContext | None,
+        parent: SpanParent | None,
         attributes: Mapping[str, Any],
         start_time: int,
         end_time: int,
@@ -103,10 +119,19 @@ class FinishedSpan:
         context = SpanContext(
             self.trace_id, self.span_id, is_remote=False, trace_flags=self.trace_flags, trace_state=self.trace_state
         )
+        parent = self.parent
+        if parent is not None and type(parent) is not SpanContext:
+            parent = SpanContext(
+                parent.trace_id,
+                parent.span_id,
+                is_remote=parent.is_remote,
+                trace_flags=parent.trace_flags,
+                trace_state=parent.trace_state,
+            )
         return ReadableSpan(
             self.name,
             context,
-            self.parent,
+            parent,
             self.origin.resource,
             self.attributes,
             events=self.events,

@@ -25,7 +25,11 @@ known in full when it is recorded (its ids, its times, its attributes), so this 
 - asks the provider's sampler once per request, for the SERVER span, before any span work; children
   follow that decision, as every sampler the SDK configures from ``OTEL_TRACES_SAMPLER`` decides for a
   child of a local sampled span (parent-based ones by the parent, the others by the trace id or always);
-  an unsampled request makes no span at all;
+  an unsampled request makes no span at all. When the sampler's answer is fixed by the parent alone (the
+  SDK's ``always_*`` and ``parentbased_*`` samplers; see ``_static_decisions``) that answer is taken
+  without the call;
+- keeps the SERVER span's ids on the request's record, which is also what its children name as parent: no
+  ``SpanContext`` is made per request (nor ``TraceFlags``: the few values are made once);
 - makes each span as one ``span_record.FinishedSpan`` (a slotted record with the OTLP fields, cheaper to
   build than the SDK's ``ReadableSpan`` and its validated ``SpanContext``), with ids from the provider's id
   generator, its resource and span limits (applied when a limit could change something), and hands it to
@@ -58,12 +62,13 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
     get_current_span,
     set_span_in_context,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin
+from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin, SpanParent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,6 +102,7 @@ class _Pipeline:
         "provider",
         "sampled",
         "sampler",
+        "static",
     )
 
     def __init__(self, provider: TracerProvider, processor: BatchSpanProcessor, limits: SpanLimits) -> None:
@@ -109,6 +115,9 @@ class _Pipeline:
         self.processor = processor
         self.on_end: Callable[[Any], None] = processor.on_end
         self.sampler: Sampler = provider.sampler
+        #: The sampler's decision for a request without a parent, a sampled parent and an unsampled one, when
+        #: it is fixed (see ``_static_decisions``); None: the sampler is asked for every request.
+        self.static = _static_decisions(self.sampler)
         self.ids: IdGenerator = provider.id_generator
         self.new_span_id: Callable[[], int] = provider.id_generator.generate_span_id
         self.origin = Origin(provider.resource, InstrumentationScope("service.observability"))
@@ -133,6 +142,35 @@ class _Pipeline:
         )
 
 
+def _static_decisions(sampler: Sampler) -> tuple[bool | None, bool, bool] | None:
+    """Whether a SERVER span is sampled, by whether its request has no parent, a sampled remote parent or an
+    unsampled one (None at the first place: the root sampler must be asked), when that is all the sampler
+    looks at; None when it looks at more.
+
+    The SDK's samplers that ``OTEL_TRACES_SAMPLER`` names are static (``always_on``, ``always_off``) or
+    parent-based with static delegates for a parent (``parentbased_*``; the ratio one has a ratio root).
+    A static sampler's result is its decision, no attributes, and the parent's trace state: what
+    ``_start_request`` makes without the call, which costs a context lookup and a result object per request.
+    Only the SDK's own classes are trusted, by exact type: a subclass may decide otherwise."""
+    from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+
+    def fixed(delegate: Sampler) -> bool | None:
+        if type(delegate) is StaticSampler:
+            return delegate._decision is Decision.RECORD_AND_SAMPLE  # the SDK's own class: its fields are known
+        return None
+
+    if type(sampler) is StaticSampler:
+        always = fixed(sampler)
+        assert always is not None
+        return always, always, always
+    if isinstance(sampler, ParentBased) and type(sampler).should_sample is ParentBased.should_sample:
+        # The delegates a request's parent picks: it is always remote (a traceparent header or metadata).
+        sampled, unsampled = fixed(sampler._remote_parent_sampled), fixed(sampler._remote_parent_not_sampled)
+        if sampled is not None and unsampled is not None:
+            return fixed(sampler._root), sampled, unsampled
+    return None
+
+
 _pipeline: _Pipeline | None = None
 #: Wall-clock nanoseconds minus monotonic ones, fixed when tracing starts, so every span of a request (made
 #: now or recorded afterwards from monotonic times) is on one timeline.
@@ -140,20 +178,20 @@ _offset_ns = 0
 
 
 class _Request:
-    """One traced request: its SERVER span's context, parent, name, attributes and status, and when it
-    reached the surface (``time.monotonic()``). ``sampled`` False: nothing is recorded, the context still
-    travels on (``outgoing_metadata``). It has the part of a span's interface the surfaces use. The
-    context's ids, flags and trace state are kept as plain attributes too: ``SpanContext``'s are Python
-    properties, and every child span reads them."""
+    """One traced request: its SERVER span's ids, flags, trace state, parent, name, attributes and status,
+    and when it reached the surface (``time.monotonic()``). ``sampled`` False: nothing is recorded, the
+    context still travels on (``outgoing_metadata``). It has the part of a span's interface the surfaces
+    use, and it is the parent its children name (``span_id``, ``is_remote``), so no ``SpanContext`` (whose
+    constructor validates the ids, and whose fields are Python properties) is made unless one is asked for."""
 
     __slots__ = (
         "attributes",
-        "context",
         "events",
         "kind",
         "name",
         "parent",
         "sampled",
+        "span_id",
         "started",
         "status",
         "trace_flags",
@@ -161,27 +199,34 @@ class _Request:
         "trace_state",
     )
 
+    #: As a parent: made here, not received from a caller.
+    is_remote = False
+
     def __init__(
         self,
         name: str,
         kind: SpanKind,
-        context: SpanContext,
-        parent: SpanContext | None,
+        ids: tuple[int, int, TraceFlags, TraceState | None],
+        parent: SpanParent | None,
         attributes: dict[str, Any],
         started: float,
     ) -> None:
         self.name = name
         self.kind = kind
-        self.context = context
+        self.trace_id, self.span_id, self.trace_flags, self.trace_state = ids
         self.parent = parent
-        self.trace_id = context.trace_id
-        self.trace_flags = context.trace_flags
-        self.trace_state = context.trace_state
         self.sampled = self.trace_flags.sampled
         self.attributes = attributes
         self.started = started
         self.status = _UNSET
         self.events: list[Event] = []
+
+    @property
+    def context(self) -> SpanContext:
+        """The span's context, as the API has it."""
+        return SpanContext(
+            self.trace_id, self.span_id, is_remote=False, trace_flags=self.trace_flags, trace_state=self.trace_state
+        )
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one attribute of the span."""
@@ -210,7 +255,7 @@ class _Request:
                 self.name,
                 self.kind,
                 self.trace_id,
-                self.context.span_id,
+                self.span_id,
                 self.trace_flags,
                 self.trace_state,
                 self.parent,
@@ -305,6 +350,10 @@ def _exception_event(exc: BaseException) -> Event:
     return Event("exception", attributes)
 
 
+#: ``TraceFlags`` by value, made once: a request's flags are one of a few.
+_TRACE_FLAGS = {value: TraceFlags(value) for value in range(256)}
+
+
 def _start_request(pipeline: _Pipeline, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> _Request:
     # The SDK's start of a SERVER span: the sampler's decision first, ids only as that decision needs them.
     parent_context = _propagator.extract(carrier) if carrier else None  # malformed: an empty context
@@ -316,31 +365,23 @@ def _start_request(pipeline: _Pipeline, name: str, carrier: Mapping[str, str], a
         parent = None
         trace_id = pipeline.ids.generate_trace_id()
         random_trace_id = pipeline.ids.is_trace_id_random()
-    decision = pipeline.sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
-    flags = TraceFlags.SAMPLED if decision.decision is pipeline.sampled else TraceFlags.DEFAULT
+    static = pipeline.static
+    sampled: bool | None = None
+    if static is not None:
+        sampled = static[0] if parent is None else static[1] if parent.trace_flags.sampled else static[2]
+    if sampled is not None:  # what the static sampler would answer (see ``_static_decisions``)
+        trace_state = parent.trace_state if parent is not None else None
+    else:
+        decision = pipeline.sampler.should_sample(parent_context, trace_id, name, SpanKind.SERVER, attributes)
+        sampled = decision.decision is pipeline.sampled
+        trace_state = decision.trace_state
+        if decision.attributes:
+            attributes = {**attributes, **decision.attributes}
+    flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
     if random_trace_id:
         flags |= TraceFlags.RANDOM_TRACE_ID
-    context = SpanContext(
-        trace_id,
-        pipeline.ids.generate_span_id(),
-        is_remote=False,
-        trace_flags=TraceFlags(flags),
-        trace_state=decision.trace_state,
-    )
-    if decision.attributes:
-        attributes = {**attributes, **decision.attributes}
-    return _Request(name, SpanKind.SERVER, context, parent, attributes, time.monotonic())
-
-
-def _child_context(pipeline: _Pipeline, request: _Request) -> SpanContext:
-    parent = request.context
-    return SpanContext(
-        parent.trace_id,
-        pipeline.ids.generate_span_id(),
-        is_remote=False,
-        trace_flags=parent.trace_flags,
-        trace_state=parent.trace_state,
-    )
+    ids = (trace_id, pipeline.new_span_id(), _TRACE_FLAGS[flags], trace_state)
+    return _Request(name, SpanKind.SERVER, ids, parent, attributes, time.monotonic())
 
 
 class _ServerSpan:
@@ -396,8 +437,8 @@ class _ClientSpan:
 
     def __init__(self, pipeline: _Pipeline, request: _Request, name: str, kind: SpanKind) -> None:
         self._pipeline = pipeline
-        context = _child_context(pipeline, request)
-        self._span = _Request(name, kind, context, request.context, {}, 0.0)
+        ids = (request.trace_id, pipeline.new_span_id(), request.trace_flags, request.trace_state)
+        self._span = _Request(name, kind, ids, request, {}, 0.0)
         self._token: Token[_Request | None] | None = None
 
     def __enter__(self) -> _Request:
@@ -459,7 +500,7 @@ def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
             pipeline.new_span_id(),
             request.trace_flags,
             request.trace_state,
-            request.context,
+            request,
             pipeline.attributes(attributes) if attributes else _NO_ATTRIBUTES,
             int(start * 1e9) + offset,
             int(end * 1e9) + offset,
