@@ -30,6 +30,7 @@ import os
 import statistics
 import sys
 import tempfile
+import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -79,6 +80,18 @@ async def _window(
 
     results = await asyncio.gather(*(one(name) for name in servers))
     return dict(zip(servers, results, strict=True))
+
+
+def _batch_totals(server: Server) -> tuple[float, float]:
+    """The gateway's ``classifier_batch_size`` sum and count (rows and model calls) so far."""
+    with urllib.request.urlopen(f"{server.rest_url}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for kind in totals:
+            if line.startswith(f"classifier_batch_size_{kind}"):
+                totals[kind] += float(line.rsplit(" ", 1)[1])
+    return totals["sum"], totals["count"]
 
 
 def main() -> int:
@@ -132,6 +145,7 @@ def main() -> int:
             ratio: dict[str, list[float]] = {name: [] for name in servers}
             answered = dict.fromkeys(servers, 0)
             failed = dict.fromkeys(servers, 0)
+            before = {name: _batch_totals(server) for name, server in servers.items()}
             for _ in range(args.windows):
                 results = asyncio.run(_window(servers, bodies, level, args.seconds))
                 for name, result in results.items():
@@ -139,16 +153,19 @@ def main() -> int:
                     ratio[name].append(result.cpu_per_request_us / results[reference].cpu_per_request_us)
                     answered[name] += result.completed
                     failed[name] += result.errors
+            after = {name: _batch_totals(server) for name, server in servers.items()}
             print(f"\n{level} clients each, {args.windows} windows of {args.seconds:g} s, all at once on one core")
             print(
                 f"{'config':<16} {'CPU us/request':>15} {'ratio to ' + reference:>18} {'requests':>9} {'errors':>6}"
-                "  ratio per window"
+                f" {'rows/call':>9}  ratio per window"
             )
             for name in servers:
                 per_window = " ".join(f"{r:.3f}" for r in ratio[name])
+                rows, calls = (a - b for a, b in zip(after[name], before[name], strict=True))
+                rows_per_call = rows / calls if calls else 0.0
                 print(
                     f"{name:<16} {statistics.median(cpu[name]):>15.0f} {statistics.median(ratio[name]):>18.3f}"
-                    f" {answered[name]:>9} {failed[name]:>6}  {per_window}",
+                    f" {answered[name]:>9} {failed[name]:>6} {rows_per_call:>9.2f}  {per_window}",
                     flush=True,
                 )
     return 0
