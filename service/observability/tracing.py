@@ -154,20 +154,21 @@ def _static_decisions(sampler: Sampler) -> tuple[bool | None, bool, bool] | None
     Only the SDK's own classes are trusted, by exact type: a subclass may decide otherwise."""
     from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 
-    def fixed(delegate: Sampler) -> bool | None:
-        if type(delegate) is StaticSampler:
-            return delegate._decision is Decision.RECORD_AND_SAMPLE  # the SDK's own class: its fields are known
-        return None
+    # The SDK's own classes, read by their private fields: a release that renames one makes this answer None
+    # (the sampler is asked, as before), never an error.
+    def fixed(delegate: object) -> bool | None:
+        decision = getattr(delegate, "_decision", None) if type(delegate) is StaticSampler else None
+        return None if decision is None else decision is Decision.RECORD_AND_SAMPLE
 
     if type(sampler) is StaticSampler:
         always = fixed(sampler)
-        assert always is not None
-        return always, always, always
+        return None if always is None else (always, always, always)
     if isinstance(sampler, ParentBased) and type(sampler).should_sample is ParentBased.should_sample:
         # The delegates a request's parent picks: it is always remote (a traceparent header or metadata).
-        sampled, unsampled = fixed(sampler._remote_parent_sampled), fixed(sampler._remote_parent_not_sampled)
+        sampled = fixed(getattr(sampler, "_remote_parent_sampled", None))
+        unsampled = fixed(getattr(sampler, "_remote_parent_not_sampled", None))
         if sampled is not None and unsampled is not None:
-            return fixed(sampler._root), sampled, unsampled
+            return fixed(getattr(sampler, "_root", None)), sampled, unsampled
     return None
 
 

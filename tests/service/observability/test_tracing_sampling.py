@@ -71,6 +71,15 @@ def test_a_sampler_that_looks_at_more_than_the_parent_is_asked(sampler: Sampler)
     assert _static_decisions(sampler) is None
 
 
+def test_a_sampler_without_the_fields_read_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler = ParentBased(ALWAYS_ON)
+    monkeypatch.delattr(sampler, "_remote_parent_not_sampled")  # as if a release renamed it
+    assert _static_decisions(sampler) is None
+    static = StaticSampler(Decision.RECORD_AND_SAMPLE)
+    monkeypatch.delattr(static, "_decision")
+    assert _static_decisions(static) is None
+
+
 def test_the_static_samplers_are_fixed_at_every_place() -> None:
     assert _static_decisions(ALWAYS_ON) == (True, True, True)
     assert _static_decisions(ALWAYS_OFF) == (False, False, False)
