@@ -58,8 +58,11 @@ from service.settings import AdmissionSettings
 # Weight of the newest sample in the service-time average: reacts within ~10 requests, smooths outliers.
 _EWMA_WEIGHT = 0.1
 #: The share of the latency target a request is expected to wait for a slot, past which it is refused at
-#: once; the rest is for its service and, under load, the event loop's turns before and after it.
-QUEUE_SHARE = 0.25
+#: once; the rest is for its service and, under load, the event loop's turns before and after it. It was a
+#: quarter: under 5x overload ~0.5% of the queued requests then waited past ``MAX_QUEUE_SHARE`` (the
+#: queue's real wait is up to twice the estimate when slots shrink or a batch runs long) and got a late 429;
+#: at 0.1-0.15 none did (``make overload``, RELIABILITY.md).
+QUEUE_SHARE = 0.15
 #: The share of the latency target a queued request may actually wait before it is refused (429).
 MAX_QUEUE_SHARE = 0.5
 #: A request answered later than this share of the target shrinks its lane's open slots: the margin keeps
