@@ -171,8 +171,8 @@ class AdmissionSettings(BaseModel):
     latency_target_s: float = Field(
         default=2.0,
         gt=0,
-        description="Refuse (429) a request whose expected queue wait plus service time passes this, or its"
-        " own deadline if sooner. Expected wait = measured service time x requests ahead / parallel slots.",
+        description="Refuse (429) a request whose expected answer passes a quarter of this, or its own deadline"
+        " if sooner. Expected answer = requests in the model's lane, this one included / measured throughput.",
     )
     max_concurrent_per_model: int = Field(
         default=64, gt=0, description="Requests of one model decoding or predicting at once (the rest queue)."

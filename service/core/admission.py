@@ -3,18 +3,18 @@
 Every classify request takes a slot of its model's lane before any input is decoded. A lane runs at
 most ``max_concurrent_per_model`` requests, fewer while its requests answer late (see below); the rest
 wait in FIFO order, at most ``max_queued_per_model`` of them. A request is refused at once
-(``Overloaded``, 429 / RESOURCE_EXHAUSTED) when the queue is full, when its expected completion passes the
-sooner of its own deadline and ``latency_target_s``, or when its expected wait for a slot passes
-``QUEUE_SHARE`` of the target:
+(``Overloaded``, 429 / RESOURCE_EXHAUSTED) when the queue is full, or when its expected answer passes the
+sooner of its own deadline and ``EXPECTED_SHARE`` of ``latency_target_s``, by Little's law:
 
-    expected wait = service time x (requests ahead + 1) / open slots
-    expected completion = expected wait + service time
+    throughput = parallelism / service time
+    expected answer = (requests in the lane: running, queued, on their way + 1) / throughput
 
-with the service time measured per lane (a moving average of slot-held time, so batching, decode cost
-and CPU contention are all in it). A queued request that has waited ``MAX_QUEUE_SHARE`` of the target
-without a slot is refused then (slots may have shrunk since it was let in). The door's share is the
-smaller one on purpose: a refusal is promised fast, so the decision is made before a request queues,
-and a request let into the queue is given room to wait out a burst rather than a late 429.
+with the service time and the parallelism it was measured at both measured per lane (moving averages of
+the slot-held time and of the requests holding a slot when one ends, so batching, decode cost and CPU
+contention are all in it). A queued request that has waited ``MAX_QUEUE_SHARE`` of the target without a
+slot is refused then (slots may have shrunk since it was let in). The door's share is the smaller one on
+purpose: a refusal is promised fast, so the decision is made before a request queues, and a request let
+into the queue is given room to wait out a burst rather than a late 429.
 
 **The door.** REST requests are first judged by the HTTP protocol as soon as their headers are parsed
 (``service.rest.early_shed``): ``enter`` refuses them there, before any body is read, or hands out a
@@ -57,12 +57,11 @@ from service.settings import AdmissionSettings
 
 # Weight of the newest sample in the service-time average: reacts within ~10 requests, smooths outliers.
 _EWMA_WEIGHT = 0.1
-#: The share of the latency target a request is expected to wait for a slot, past which it is refused at
-#: once; the rest is for its service and, under load, the event loop's turns before and after it. It was a
-#: quarter: under 5x overload ~0.5% of the queued requests then waited past ``MAX_QUEUE_SHARE`` (the
-#: queue's real wait is up to twice the estimate when slots shrink or a batch runs long) and got a late 429;
-#: at 0.1-0.15 none did (``make overload``, RELIABILITY.md).
-QUEUE_SHARE = 0.15
+#: The share of the latency target a request is expected to take (from the door to its answer, at the
+#: lane's measured throughput), past which it is refused at once. The rest is the margin for what the
+#: estimate cannot see: throughput falls when refusals take the CPU at the onset of an overload, and the
+#: event loop's turns before and after the request grow.
+EXPECTED_SHARE = 0.25
 #: The share of the latency target a queued request may actually wait before it is refused (429).
 MAX_QUEUE_SHARE = 0.5
 #: A request answered later than this share of the target shrinks its lane's open slots: the margin keeps
@@ -76,7 +75,7 @@ class Lane:
     """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
     the requests on their way from the door to a slot, and the number of slots currently open."""
 
-    __slots__ = ("limit", "max_slots", "queue", "running", "service_s", "shrunk_at", "transit")
+    __slots__ = ("limit", "max_slots", "parallel", "queue", "running", "service_s", "shrunk_at", "transit")
 
     def __init__(self, slots: int) -> None:
         self.max_slots = slots
@@ -84,6 +83,9 @@ class Lane:
         self.queue: deque[asyncio.Future[None]] = deque()
         self.running = 0
         self.service_s = 0.0  # 0 until the first request finishes: nothing is refused on a guess
+        #: Moving average of the requests holding a slot when one finishes: the parallelism the service
+        #: time was measured at.
+        self.parallel = 0.0
         #: Requests let through the REST door (a ``DoorTicket`` out) that have not reached their slot yet.
         self.transit = 0
         #: When the open slots last shrank; requests that started before it cannot shrink them again.
@@ -99,12 +101,21 @@ class Lane:
         """Whether a new request would have to wait."""
         return bool(self.queue) or self.running >= int(self.limit)
 
-    def observe_service(self, seconds: float) -> None:
-        """Fold one slot-held time into the moving average of the service time."""
+    def observe_service(self, seconds: float, running: int) -> None:
+        """Fold one slot-held time, and the ``running`` requests (this one included) it shared the lane
+        with when it ended, into the moving averages."""
         if self.service_s == 0.0:
             self.service_s = seconds
+            self.parallel = float(running)
         else:
             self.service_s += _EWMA_WEIGHT * (seconds - self.service_s)
+            self.parallel += _EWMA_WEIGHT * (running - self.parallel)
+
+    @property
+    def throughput(self) -> float:
+        """Requests the lane completes per second, by Little's law (parallelism / service time); 0 until
+        measured."""
+        return self.parallel / self.service_s if self.service_s > 0.0 else 0.0
 
     def observe_latency(self, started: float, ended: float, target_s: float) -> None:
         """Adapt the open slots to one request's latency (``started`` to ``ended``, monotonic seconds): fewer
@@ -271,7 +282,7 @@ class Admission:
     def release(self, lane: Lane, model: str, ticket: DoorTicket | None, asked: float, started: float) -> None:
         """Give back a slot that ``acquire`` gave at ``started``: adapt the lane, start the next queued request."""
         ended = time.monotonic()
-        lane.observe_service(ended - started)
+        lane.observe_service(ended - started, lane.running)
         if ticket is None:
             lane.observe_latency(asked, ended, self.settings.latency_target_s)
         else:  # a ticket measures its request from the door, when the answer is written
@@ -298,17 +309,22 @@ class Admission:
         ticket = _ticket_of(lane)
         if ticket is not None and not ticket.slotted:
             transit -= 1  # the request being judged (the route's precheck) is not ahead of itself
-        if not lane.full and lane.running + transit < int(lane.limit):
-            return
-        ahead = lane.waiting + transit
-        if ahead >= settings.max_queued_per_model:
-            self._refuse(model, "queue_full", f"{ahead} requests of model '{model}' are already waiting")
-        wait = lane.service_s * (ahead + 1) / max(lane.limit, 1.0)
-        expected = wait + lane.service_s
-        budget = settings.latency_target_s
+        if lane.full or lane.running + transit >= int(lane.limit):
+            waiting = lane.waiting + transit
+            if waiting >= settings.max_queued_per_model:
+                self._refuse(model, "queue_full", f"{waiting} requests of model '{model}' are already waiting")
+        throughput = lane.throughput
+        if throughput == 0.0:
+            return  # nothing measured yet: nothing is refused on a guess
+        # Little's law: everything in the lane before this request is done, at the measured rate, before it
+        # is. It counts all of them, not only those queued: once the process is saturated, more slots at
+        # once only make each slower (a per-slot estimate let a burst at the onset of an overload fill the
+        # idle slots and the queue at the calm minute's speed, and those requests answered in 1.2-1.5 s).
+        expected = (lane.running + lane.waiting + transit + 1) / throughput
+        budget = settings.latency_target_s * EXPECTED_SHARE
         if deadline is not None:
             budget = min(budget, deadline - time.monotonic())
-        if expected > budget or wait > settings.latency_target_s * QUEUE_SHARE:
+        if expected > budget:
             self._refuse(
                 model, "expected_wait", f"model '{model}' would answer in about {expected:.2f}s, past {budget:.2f}s"
             )

@@ -1,5 +1,6 @@
-"""Admission's lanes (``service.core.admission``): the door's tickets count the requests on their way to a
-slot exactly, and the open slots follow the latency of the requests served."""
+"""Admission's lanes (``service.core.admission``): the door judges a request by the lane's measured
+throughput, its tickets count the requests on their way to a slot exactly, and the open slots follow the
+latency of the requests served."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from service.core.admission import LATENCY_SHARE, Admission, DoorTicket, Lane, current_ticket
+from service.core.admission import EXPECTED_SHARE, LATENCY_SHARE, Admission, DoorTicket, Lane, current_ticket
 from service.errors import Overloaded
 from service.metrics import Metrics
 from service.settings import AdmissionSettings
@@ -93,5 +94,43 @@ async def test_a_ticket_adapts_the_slots_to_its_latency_from_the_door_only_when_
         assert lane.limit == 10  # a served ticket is judged when its answer is written
         served.done()
         assert lane.limit == pytest.approx(9.0)
+    finally:
+        admission.close()
+
+
+def test_a_lane_measures_its_throughput_by_littles_law() -> None:
+    lane = Lane(64)
+    assert lane.throughput == 0.0  # nothing measured: nothing is refused on a guess
+    lane.observe_service(0.1, running=4)  # four at once, 0.1 s each: 40 a second
+    assert lane.throughput == pytest.approx(40.0)
+    for _ in range(200):
+        lane.observe_service(0.2, running=8)  # twice as many at once, each twice as slow: no faster
+    assert lane.throughput == pytest.approx(40.0, rel=0.01)
+
+
+async def test_the_door_judges_a_burst_by_throughput_not_by_idle_slots() -> None:
+    # Finding 5's onset: 64 idle slots and a calm minute's service time let a burst in at the calm speed.
+    settings = AdmissionSettings(max_concurrent_per_model=64, max_queued_per_model=256, latency_target_s=2.0)
+    admission = Admission(settings, Metrics())
+    try:
+        async with admission.slot("m", time.monotonic() + 5):
+            pass
+        lane = admission.lane("m")
+        assert lane is not None
+        lane.service_s, lane.parallel = 0.1, 2.0  # 20 requests a second
+        allowed = int(EXPECTED_SHARE * settings.latency_target_s * lane.throughput)
+        assert 0 < allowed < lane.max_slots  # the bound is the throughput, not the free slots
+        tickets = [admission.enter("m", None) for _ in range(allowed)]
+        assert lane.transit == allowed
+        with pytest.raises(Overloaded, match="would answer in about"):
+            admission.enter("m", None)
+        # A deadline sooner than the expected answer is refused even with the lane empty.
+        for ticket in tickets:
+            assert isinstance(ticket, DoorTicket)
+            ticket.done()
+        assert lane.transit == 0
+        with pytest.raises(Overloaded):
+            admission.enter("m", 0.5 / lane.throughput)
+        assert admission.enter("m", 2 / lane.throughput) is not None
     finally:
         admission.close()
