@@ -75,7 +75,17 @@ class Lane:
     """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
     the requests on their way from the door to a slot, and the number of slots currently open."""
 
-    __slots__ = ("limit", "max_slots", "parallel", "queue", "running", "service_s", "shrunk_at", "transit")
+    __slots__ = (
+        "completed",
+        "limit",
+        "max_slots",
+        "parallel",
+        "queue",
+        "running",
+        "service_s",
+        "shrunk_at",
+        "transit",
+    )
 
     def __init__(self, slots: int) -> None:
         self.max_slots = slots
@@ -86,6 +96,8 @@ class Lane:
         #: Moving average of the requests holding a slot when one finishes: the parallelism the service
         #: time was measured at.
         self.parallel = 0.0
+        #: Requests that have given their slot back (the measurements so far).
+        self.completed = 0
         #: Requests let through the REST door (a ``DoorTicket`` out) that have not reached their slot yet.
         self.transit = 0
         #: When the open slots last shrank; requests that started before it cannot shrink them again.
@@ -104,6 +116,7 @@ class Lane:
     def observe_service(self, seconds: float, running: int) -> None:
         """Fold one slot-held time, and the ``running`` requests (this one included) it shared the lane
         with when it ended, into the moving averages."""
+        self.completed += 1
         if self.service_s == 0.0:
             self.service_s = seconds
             self.parallel = float(running)
@@ -114,8 +127,11 @@ class Lane:
     @property
     def throughput(self) -> float:
         """Requests the lane completes per second, by Little's law (parallelism / service time); 0 until
-        measured."""
-        return self.parallel / self.service_s if self.service_s > 0.0 else 0.0
+        ``2 x max_slots`` requests have been measured: a new lane's first requests are cold (TensorFlow's
+        first calls, empty caches), and judging a burst by them refused a 32-client closed loop at start."""
+        if self.completed < 2 * self.max_slots:
+            return 0.0
+        return self.parallel / self.service_s
 
     def observe_latency(self, started: float, ended: float, target_s: float) -> None:
         """Adapt the open slots to one request's latency (``started`` to ``ended``, monotonic seconds): fewer

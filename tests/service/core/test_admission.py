@@ -99,9 +99,12 @@ async def test_a_ticket_adapts_the_slots_to_its_latency_from_the_door_only_when_
 
 
 def test_a_lane_measures_its_throughput_by_littles_law() -> None:
-    lane = Lane(64)
+    lane = Lane(2)
     assert lane.throughput == 0.0  # nothing measured: nothing is refused on a guess
-    lane.observe_service(0.1, running=4)  # four at once, 0.1 s each: 40 a second
+    for _ in range(3):
+        lane.observe_service(0.1, running=4)  # four at once, 0.1 s each: 40 a second
+    assert lane.throughput == 0.0  # the first 2 x max_slots requests of a lane are cold: not judged by them
+    lane.observe_service(0.1, running=4)
     assert lane.throughput == pytest.approx(40.0)
     for _ in range(200):
         lane.observe_service(0.2, running=8)  # twice as many at once, each twice as slow: no faster
@@ -117,7 +120,7 @@ async def test_the_door_judges_a_burst_by_throughput_not_by_idle_slots() -> None
             pass
         lane = admission.lane("m")
         assert lane is not None
-        lane.service_s, lane.parallel = 0.1, 2.0  # 20 requests a second
+        lane.service_s, lane.parallel, lane.completed = 0.1, 2.0, 2 * lane.max_slots  # 20 requests a second
         allowed = int(EXPECTED_SHARE * settings.latency_target_s * lane.throughput)
         assert 0 < allowed < lane.max_slots  # the bound is the throughput, not the free slots
         tickets = [admission.enter("m", None) for _ in range(allowed)]
