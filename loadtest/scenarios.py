@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 LATENCY_TARGET_S = 1.0
 
@@ -357,11 +358,11 @@ async def refusal_reasons(port: int) -> str:
     if status != 200:
         return f"/metrics answered {status}"
     reasons: dict[str, float] = {}
-    for line in body.decode().splitlines():
-        if line.startswith("classifier_refused_total{"):
-            labels, value = line.rsplit(" ", 1)
-            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
-            reasons[reason] = reasons.get(reason, 0.0) + float(value)
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "classifier_refused_total":
+                reason = sample.labels["reason"]
+                reasons[reason] = reasons.get(reason, 0.0) + sample.value
     return ", ".join(f"{reason} {count:.0f}" for reason, count in sorted(reasons.items())) or "none"
 
 

@@ -34,6 +34,8 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -86,12 +88,12 @@ def _batch_totals(server: Server) -> tuple[float, float]:
     """The gateway's ``classifier_batch_size`` sum and count (rows and model calls) so far."""
     with urllib.request.urlopen(f"{server.rest_url}/metrics", timeout=30) as answer:
         text = answer.read().decode()
-    totals = {"sum": 0.0, "count": 0.0}
-    for line in text.splitlines():
-        for kind in totals:
-            if line.startswith(f"classifier_batch_size_{kind}"):
-                totals[kind] += float(line.rsplit(" ", 1)[1])
-    return totals["sum"], totals["count"]
+    totals = {"classifier_batch_size_sum": 0.0, "classifier_batch_size_count": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals["classifier_batch_size_sum"], totals["classifier_batch_size_count"]
 
 
 def main() -> int:

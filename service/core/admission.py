@@ -72,8 +72,8 @@ _DECREASE = 0.9
 
 
 class Lane:
-    """One model's admission state: its slots, the FIFO queue in front of them, its measured service time,
-    the requests on their way from the door to a slot, and the number of slots currently open."""
+    """One model's admission state: its slots, the FIFO queue in front of them, its measured service time
+    and throughput, the requests on their way from the door to a slot, and the number of slots open."""
 
     __slots__ = (
         "completed",
@@ -129,7 +129,7 @@ class Lane:
         """Requests the lane completes per second, by Little's law (parallelism / service time); 0 until
         ``2 x max_slots`` requests have been measured: a new lane's first requests are cold (TensorFlow's
         first calls, empty caches), and judging a burst by them refused a 32-client closed loop at start."""
-        if self.completed < 2 * self.max_slots:
+        if self.completed < 2 * self.max_slots or self.service_s <= 0.0:
             return 0.0
         return self.parallel / self.service_s
 
