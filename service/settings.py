@@ -322,6 +322,13 @@ class Settings(BaseSettings):
     decoding: DecodingSettings = Field(default_factory=DecodingSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     preprocess_threads: int = Field(default=4, gt=0, description="Threads decoding and preprocessing inputs.")
+    compute_thread_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Nice value of the preprocessing, model-call and model-loading threads, so that the event"
+        " loop's thread (reading, refusing, answering) runs first on a busy core; 0 leaves them as they are.",
+    )
     inference_threads: int = Field(default=2, gt=0, description="Threads running model calls (embedded).")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Deadline when the caller sets none.")
     default_top_k: int = Field(default=5, ge=1, description="top_k when the request names none.")

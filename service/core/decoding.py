@@ -40,6 +40,7 @@ from features.limits import InputLimits
 from features.spec import ModelSpec
 from service.core.decode_worker import preprocess_in_worker
 from service.core.schemas import InputAdapter, RawInput
+from service.core.thread_priority import lower_current_thread
 from service.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, Unavailable
 from service.settings import Settings
 
@@ -55,7 +56,12 @@ class Decoder:
         self._inline_chars = settings.decoding.inline_text_chars
         self._processes_n = settings.decoding.processes
         self._heavy_per_model = settings.decoding.heavy_per_model
-        self._threads = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="preprocess")
+        self._threads = ThreadPoolExecutor(
+            settings.preprocess_threads,
+            thread_name_prefix="preprocess",
+            initializer=lower_current_thread,
+            initargs=(settings.compute_thread_nice,),
+        )
         self._heavy: dict[str, asyncio.Semaphore] = {}
         self._processes: ProcessPool | None = None  # started at the first heavy input
         #: Heavy decodes stopped (worker killed, or never started) because their request ended first.

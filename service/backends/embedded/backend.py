@@ -35,6 +35,7 @@ from service.backends.embedded.inputs import check_inputs
 from service.backends.embedded.loaded_version import LoadedVersion, VersionLoadError, load_version
 from service.backends.embedded.repository import RepositoryScan, VersionFolder, scan_repository, wanted_versions
 from service.backends.embedded.tf_runtime import configure_tensorflow
+from service.core.thread_priority import lower_current_thread, lower_threads_named
 from service.errors import ModelNotFound, ModelNotReady, VersionNotFound
 from service.metrics import Metrics
 from service.settings import Settings
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: Versions loading at once; loading is mostly file reading and graph set-up.
 LOADER_THREADS = 2
+#: Kernel names of the threads TensorFlow starts (its inter-op pool, graph runners), lowered in priority
+#: like the pools here (``service.core.thread_priority``).
+TENSORFLOW_THREADS = ("tf_",)
 
 
 @dataclass(eq=False)
@@ -90,8 +94,16 @@ class EmbeddedBackend(ModelBackend):
         if self._poller is not None:
             return
         await asyncio.to_thread(configure_tensorflow, self._settings.inference_threads)  # logs the device
-        self._inference_pool = ThreadPoolExecutor(self._settings.inference_threads, thread_name_prefix="inference")
-        self._loader_pool = ThreadPoolExecutor(LOADER_THREADS, thread_name_prefix="model-loader")
+        nice = (self._settings.compute_thread_nice,)
+        self._inference_pool = ThreadPoolExecutor(
+            self._settings.inference_threads,
+            thread_name_prefix="inference",
+            initializer=lower_current_thread,
+            initargs=nice,
+        )
+        self._loader_pool = ThreadPoolExecutor(
+            LOADER_THREADS, thread_name_prefix="model-loader", initializer=lower_current_thread, initargs=nice
+        )
         if not self._settings.models_dir.is_dir():
             log.warning("model repository %s does not exist (yet)", self._settings.models_dir)
         await self._refresh()
@@ -233,6 +245,8 @@ class EmbeddedBackend(ModelBackend):
                 entry.batcher.start()
                 entry.state = VersionState.AVAILABLE
                 log.info("%s version %d is AVAILABLE", name, entry.number)
+                # TensorFlow starts its own threads with the first model (its load warms it up).
+                lower_threads_named(TENSORFLOW_THREADS, self._settings.compute_thread_nice)
         self._reconcile()  # retire what this version supersedes now, not at the next poll
 
     def _batcher(self, name: str, version: int, loaded: LoadedVersion) -> Batcher:
