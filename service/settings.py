@@ -191,6 +191,13 @@ class AdmissionSettings(BaseModel):
         description="Refuse (429) new requests while the event loop runs this many seconds late: requests are"
         " then queued before admission can see them, and refusing at once drains that backlog.",
     )
+    headroom_lag_s: float = Field(
+        default=0.01,
+        gt=0,
+        description="During an overload (the lanes refuse for expected wait), admit at a rate that keeps the event"
+        " loop at most this late, refusing the rest (429, reason loop_headroom), so refusals stay fast"
+        " (service.core.headroom).",
+    )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 429 from admission.")
 
 

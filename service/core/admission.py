@@ -50,6 +50,7 @@ import time
 from collections import deque
 from contextvars import ContextVar
 
+from service.core.headroom import Headroom
 from service.core.loop_lag import LoopLag
 from service.errors import DeadlineExceeded, Overloaded
 from service.metrics import Metrics
@@ -57,6 +58,8 @@ from service.settings import AdmissionSettings
 
 # Weight of the newest sample in the service-time average: reacts within ~10 requests, smooths outliers.
 _EWMA_WEIGHT = 0.1
+# The most a sample counts, in multiples of the service-time average.
+_OUTLIER = 4.0
 #: The share of the latency target a request is expected to take (from the door to its answer, at the
 #: lane's measured throughput), past which it is refused at once. The rest is the margin for what the
 #: estimate cannot see: throughput falls when refusals take the CPU at the onset of an overload, and the
@@ -67,6 +70,8 @@ MAX_QUEUE_SHARE = 0.5
 #: A request answered later than this share of the target shrinks its lane's open slots: the margin keeps
 #: the slowest admitted requests (p99) within the whole target.
 LATENCY_SHARE = 0.5
+#: The refusal reason (metrics label) of the headroom bucket.
+HEADROOM_REASON = "loop_headroom"
 # Open slots kept per shrink (once per round trip).
 _DECREASE = 0.9
 
@@ -121,6 +126,10 @@ class Lane:
             self.service_s = seconds
             self.parallel = float(running)
         else:
+            # One sample counts at most ``_OUTLIER`` times the average: a stall of the machine (a second-long
+            # pause of the VM) would otherwise halve the lane's throughput at once and refuse a closed loop
+            # of clients at capacity; a real slowdown still moves the average up, 30% per sample.
+            seconds = min(seconds, _OUTLIER * self.service_s)
             self.service_s += _EWMA_WEIGHT * (seconds - self.service_s)
             self.parallel += _EWMA_WEIGHT * (running - self.parallel)
 
@@ -222,7 +231,8 @@ class Admission:
         self.settings = settings
         self._metrics = metrics
         self._lanes: dict[str, Lane] = {}
-        self.loop_lag = LoopLag()
+        self.headroom = Headroom(settings.headroom_lag_s)
+        self.loop_lag = LoopLag(on_sample=self.headroom.sample)
 
     def lane(self, model: str) -> Lane | None:
         """The lane of ``model`` if it has taken a request (for tests and reports)."""
@@ -238,6 +248,7 @@ class Admission:
             return None
         now = time.monotonic()
         self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None)
+        self._refuse_for_headroom(model)
         lane.transit += 1
         return DoorTicket(lane, now, self.settings.latency_target_s)
 
@@ -263,9 +274,13 @@ class Admission:
         if ticket is not None:
             ticket.reach_slot()  # refused or admitted from here on, it is no longer on its way
         self._refuse_if_loop_late(model)
-        asked = time.monotonic()
-        if lane.full:
+        full = lane.full
+        if full:
             self._refuse_if_late(model, lane, deadline)
+        if ticket is None:  # a request through the door was judged there
+            self._refuse_for_headroom(model)
+        asked = time.monotonic()
+        if full:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             lane.queue.append(waiter)
             self._metrics.set_queued(model, lane.waiting)
@@ -345,6 +360,11 @@ class Admission:
                 model, "expected_wait", f"model '{model}' would answer in about {expected:.2f}s, past {budget:.2f}s"
             )
 
+    def _refuse_for_headroom(self, model: str) -> None:
+        if not self.headroom.admits(time.monotonic()):
+            self._refuse(model, HEADROOM_REASON, "the server is keeping time to answer the requests it has")
+
     def _refuse(self, model: str, reason: str, detail: str) -> None:
+        self.headroom.refused(time.monotonic(), by_door=reason != HEADROOM_REASON)
         self._metrics.count_refused(model, reason)
         raise Overloaded(f"overloaded: {detail}; retry later", retry_after_s=self.settings.retry_after_s)

@@ -15,13 +15,17 @@ sample late and sheds until a sample is on time again.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 
 class LoopLag:
     """A self-re-arming timer on the running loop; ``late_s`` is its recent lateness in seconds."""
 
-    def __init__(self, interval_s: float = 0.02) -> None:
+    def __init__(self, interval_s: float = 0.02, on_sample: Callable[[float, float], None] | None = None) -> None:
         self.interval_s = interval_s
+        #: Called with each sample's ``late_s`` and the time (``time.monotonic()``).
+        self.on_sample = on_sample
         self.late_s = 0.0
         self._last_late_s = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,3 +61,5 @@ class LoopLag:
         self.late_s = min(late, self._last_late_s)
         self._last_late_s = late
         self._arm()
+        if self.on_sample is not None:
+            self.on_sample(self.late_s, time.monotonic())

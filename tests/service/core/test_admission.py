@@ -9,7 +9,16 @@ import time
 
 import pytest
 
-from service.core.admission import EXPECTED_SHARE, LATENCY_SHARE, Admission, DoorTicket, Lane, current_ticket
+from service.core.admission import (
+    EXPECTED_SHARE,
+    HEADROOM_REASON,
+    LATENCY_SHARE,
+    Admission,
+    DoorTicket,
+    Lane,
+    current_ticket,
+)
+from service.core.headroom import ENTER_REFUSALS
 from service.errors import Overloaded
 from service.metrics import Metrics
 from service.settings import AdmissionSettings
@@ -137,3 +146,44 @@ async def test_the_door_judges_a_burst_by_throughput_not_by_idle_slots() -> None
         assert admission.enter("m", 2 / lane.throughput) is not None
     finally:
         admission.close()
+
+
+async def test_during_an_overload_the_door_and_a_slot_without_ticket_also_need_a_token() -> None:
+    """The headroom bucket (``service.core.headroom``) sits behind the lanes' own checks, at the REST door
+    and at the slot of a request that did not come through it (gRPC), with its own refusal reason."""
+    metrics = Metrics()
+    admission = Admission(AdmissionSettings(max_concurrent_per_model=4, latency_target_s=10.0), metrics)
+    try:
+        async with admission.slot("m", time.monotonic() + 5):
+            pass
+        lane = admission.lane("m")
+        assert lane is not None
+        lane.service_s, lane.parallel, lane.completed = 0.01, 1.0, 2 * lane.max_slots
+        now = time.monotonic()
+        for _ in range(ENTER_REFUSALS):
+            admission.headroom.refused(now, by_door=True)
+        admission.headroom.sample(1.0, now)  # a second late: the bucket starts at its lowest rate
+        assert admission.headroom.limiting
+        ticket = admission.enter("m", None)  # the bucket's burst: two requests
+        assert isinstance(ticket, DoorTicket)
+        async with admission.slot("m", time.monotonic() + 5):  # no ticket: judged at the slot
+            pass
+        with pytest.raises(Overloaded, match="keeping time"):
+            admission.enter("m", None)
+        with pytest.raises(Overloaded, match="keeping time"):
+            async with admission.slot("m", time.monotonic() + 5):
+                pass
+        ticket.done()
+    finally:
+        admission.close()
+    assert metrics.refused.labels(Metrics.UNKNOWN_MODEL, HEADROOM_REASON)._value.get() == 2
+
+
+def test_one_stalled_request_counts_at_most_four_times_the_service_time() -> None:
+    lane = Lane(1)
+    for _ in range(2):
+        lane.observe_service(0.1, running=1)
+    before = lane.throughput
+    lane.observe_service(30.0, running=1)  # the machine stalled for half a minute
+    assert lane.service_s == pytest.approx(0.1 + 0.1 * (0.4 - 0.1))
+    assert lane.throughput > 0.7 * before

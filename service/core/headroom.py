@@ -1,0 +1,131 @@
+"""``Headroom``: during an overload, keep the event loop's turns short by admitting at a rate it can keep up with.
+
+The lanes' door (``service.core.admission``) lets a request in while its expected answer fits the latency
+target. That keeps admitted requests in time, but not the refusals: once arrivals pass capacity, the
+door keeps every lane busy, the process's core runs at 100%, and each turn of the event loop lasts as
+long as the work that arrived during the one before (measured at 5x overload: turns of 24 ms at the
+median and 46 ms at p90; a refusal waits for the turn its bytes arrive in and for its place in the next,
+so refusals took 37 ms at the median and 110-260 ms at p99, where 50 ms is promised). Shorter queues
+cannot fix that: at five times the capacity, a lane held to one request is still never empty. Only an
+admitted rate below capacity leaves the loop idle moments, and then its turns shrink.
+
+So once the lanes' door has refused ``ENTER_REFUSALS`` requests within ``HOLD_S`` (the process is
+overloaded, not merely busy: a closed loop of clients at capacity does not get there), admission also
+passes a token bucket. Its rate starts at the
+rate requests were being admitted and follows the loop's lateness (``LoopLag``'s samples, 50 a second
+when on time): cut by ``DECREASE`` at each sample later than ``lag_target_s``, raised by ``INCREASE`` at
+each sample on time, never below ``FLOOR_SHARE`` of where it started. A request without a token is
+refused (reason ``loop_headroom``). The rate settles where admitted work leaves the loop its target
+lateness (about one sample in eleven late); ``HOLD_S`` after the last refusal of either kind the bucket
+is gone and nothing is limited.
+
+The bucket's own refusals keep it on, or a steady overload would lose it each time the lanes empty and
+start again with a burst. But a loop at capacity runs late by itself, so clients that retry at once
+(a closed loop: each refusal brings the next request) would keep it on for good once a moment's dip
+of a lane's measured throughput had started it. So its own refusals keep it on for at most
+``MAX_WITHOUT_DOOR_S`` after the door's last one: a steady overload meets the door again within that
+(the measured runs: refusals for expected wait all along), a closed loop's retries do not.
+"""
+
+from __future__ import annotations
+
+#: Rate kept per late sample (every 20 ms or later): a tenth of a second late divides it by about 1.7.
+DECREASE = 0.9
+#: Rate gained per sample on time: about 1.6x a second.
+INCREASE = 1.01
+#: Tokens the bucket holds at most: admitted requests come evenly, not in bursts that lengthen a turn.
+BURST = 2.0
+#: The lowest rate, as a share of the rate at the overload's start: refusals cost CPU too, and clients that
+#: retry at once would otherwise drive the rate to nothing.
+FLOOR_SHARE = 0.1
+#: The lowest rate in requests a second: some must go through to keep measuring the lanes.
+MIN_RATE = 2.0
+#: Refusals by the lanes' door within ``HOLD_S`` that start an overload.
+ENTER_REFUSALS = 64
+#: How long after the last refusal the overload ends.
+HOLD_S = 1.0
+#: How long the bucket's own refusals keep it on after the door's last refusal.
+MAX_WITHOUT_DOOR_S = 5.0
+#: Weight of the newest sample in the moving average of the admitted rate.
+_RATE_WEIGHT = 0.2
+
+
+class Headroom:
+    """The admitted rate that keeps the event loop on time during an overload (one per event loop)."""
+
+    __slots__ = (
+        "_admitted",
+        "_door_refusals",
+        "_floor",
+        "_last_door_refusal",
+        "_last_sample",
+        "_overloaded_until",
+        "_stamp",
+        "_tokens",
+        "_window_start",
+        "admitted_rate",
+        "lag_target_s",
+        "rate",
+    )
+
+    def __init__(self, lag_target_s: float) -> None:
+        self.lag_target_s = lag_target_s
+        #: Requests a second the bucket lets in; 0 while not overloaded (nothing limited).
+        self.rate = 0.0
+        #: Moving average of the requests admitted a second, measured at each sample.
+        self.admitted_rate = 0.0
+        self._admitted = 0
+        self._door_refusals = 0  # in the window that started at ``_window_start``
+        self._window_start = 0.0
+        self._last_door_refusal = 0.0
+        self._floor = MIN_RATE
+        self._last_sample = 0.0
+        self._overloaded_until = 0.0
+        self._tokens = 0.0
+        self._stamp = 0.0
+
+    @property
+    def limiting(self) -> bool:
+        """Whether the bucket is on (an overload is being handled)."""
+        return self.rate > 0.0
+
+    def refused(self, now: float, *, by_door: bool) -> None:
+        """Admission has just refused a request at ``now`` (monotonic seconds); ``by_door`` when a lane had no
+        room for it, not for want of a token. During an overload any refusal prolongs it."""
+        if by_door:
+            self._last_door_refusal = now
+            if now - self._window_start > HOLD_S:
+                self._window_start, self._door_refusals = now, 0
+            self._door_refusals += 1
+            if self._door_refusals >= ENTER_REFUSALS:
+                self._overloaded_until = now + HOLD_S
+        if self.rate and now - self._last_door_refusal < MAX_WITHOUT_DOOR_S:
+            self._overloaded_until = now + HOLD_S
+
+    def sample(self, late_s: float, now: float) -> None:
+        """One reading of the loop's lateness (seconds) at ``now``: starts, adapts or ends the limit."""
+        elapsed = now - self._last_sample
+        if elapsed > 0 and self._last_sample:
+            self.admitted_rate += _RATE_WEIGHT * (self._admitted / elapsed - self.admitted_rate)
+        self._admitted = 0
+        self._last_sample = now
+        if now >= self._overloaded_until:
+            self.rate = 0.0
+            return
+        if not self.rate:  # an overload starts
+            self.rate = max(MIN_RATE, self.admitted_rate)
+            self._floor = max(MIN_RATE, FLOOR_SHARE * self.rate)
+            self._tokens, self._stamp = BURST, now
+        factor = DECREASE if late_s > self.lag_target_s else INCREASE
+        self.rate = max(self._floor, self.rate * factor)
+
+    def admits(self, now: float) -> bool:
+        """Whether a request that the lanes would take may go in at ``now`` (it is counted if so)."""
+        if self.rate:
+            self._tokens = min(BURST, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+        self._admitted += 1
+        return True
