@@ -29,8 +29,10 @@ of a lane's measured throughput had started it. So its own refusals keep it on f
 
 from __future__ import annotations
 
-#: Rate kept per late sample (every 20 ms or later): a tenth of a second late divides it by about 1.7.
+#: Rate kept per late sample (every 20 ms or later), per ``lag_target_s`` of lateness.
 DECREASE = 0.9
+#: The most ``DECREASE`` applies at once, however late the sample: a rate can drop by 41% in one step.
+MAX_CUTS = 5.0
 #: Rate gained per sample on time: about 1.6x a second.
 INCREASE = 1.01
 #: Tokens the bucket holds at most: admitted requests come evenly, not in bursts that lengthen a turn.
@@ -116,7 +118,11 @@ class Headroom:
             self.rate = max(MIN_RATE, self.admitted_rate)
             self._floor = max(MIN_RATE, FLOOR_SHARE * self.rate)
             self._tokens, self._stamp = BURST, now
-        factor = DECREASE if late_s > self.lag_target_s else INCREASE
+        if late_s > self.lag_target_s:
+            # Cut more the later the loop: a sample five targets late is five late samples' evidence.
+            factor = DECREASE ** min(late_s / self.lag_target_s, MAX_CUTS)
+        else:
+            factor = INCREASE
         self.rate = max(self._floor, self.rate * factor)
 
     def admits(self, now: float) -> bool:

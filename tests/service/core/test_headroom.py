@@ -14,12 +14,13 @@ from service.core.headroom import (
     FLOOR_SHARE,
     HOLD_S,
     INCREASE,
+    MAX_CUTS,
     MAX_WITHOUT_DOOR_S,
     Headroom,
 )
 
 TARGET_S = 0.01
-LATE_S, ON_TIME_S = 0.05, 0.001
+LATE_S, ON_TIME_S = 2 * TARGET_S, 0.001  # a late sample: twice the target, two cuts
 TICK_S = 0.02
 
 
@@ -81,8 +82,8 @@ def test_an_overload_limits_the_admitted_rate_by_the_loops_lateness_and_ends_aft
     assert headroom.admitted_rate == pytest.approx(300, rel=0.1)
     now = _overload(headroom, now, 300)  # starts at the admitted rate, cut at once: the loop is late
     started = headroom.rate
-    assert headroom.limiting and started == pytest.approx(300 * DECREASE, rel=0.1)
-    for _ in range(10):
+    assert headroom.limiting and started == pytest.approx(300 * DECREASE**2, rel=0.1)
+    for _ in range(5):
         now += TICK_S
         headroom.refused(now, by_door=False)  # the bucket refuses: the overload goes on
         headroom.sample(LATE_S, now)
@@ -90,6 +91,10 @@ def test_an_overload_limits_the_admitted_rate_by_the_loops_lateness_and_ends_aft
     now += TICK_S
     headroom.sample(ON_TIME_S, now)
     assert headroom.rate == pytest.approx(started * DECREASE**10 * INCREASE)
+    now += TICK_S
+    before = headroom.rate
+    headroom.sample(100 * TARGET_S, now)  # however late, one sample cuts at most MAX_CUTS times
+    assert headroom.rate == pytest.approx(before * DECREASE**MAX_CUTS)
     # 2,000 offered a second: the bucket lets in its rate, give or take its burst of two.
     rate = headroom.rate
     assert abs(_admit_for(headroom, now, 0.5, 2000) - rate * 0.5) <= 3
