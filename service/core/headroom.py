@@ -118,11 +118,9 @@ class Headroom:
             self.rate = max(MIN_RATE, self.admitted_rate)
             self._floor = max(MIN_RATE, FLOOR_SHARE * self.rate)
             self._tokens, self._stamp = BURST, now
-        if late_s > self.lag_target_s:
-            # Cut more the later the loop: a sample five targets late is five late samples' evidence.
-            factor = DECREASE ** min(late_s / self.lag_target_s, MAX_CUTS)
-        else:
-            factor = INCREASE
+        # Cut more the later the loop: a sample five targets late is five late samples' evidence.
+        cuts = late_s / self.lag_target_s
+        factor = DECREASE ** min(cuts, MAX_CUTS) if cuts > 1.0 else INCREASE
         self.rate = max(self._floor, self.rate * factor)
 
     def admits(self, now: float) -> bool:
