@@ -56,11 +56,12 @@ class Decoder:
         self._inline_chars = settings.decoding.inline_text_chars
         self._processes_n = settings.decoding.processes
         self._heavy_per_model = settings.decoding.heavy_per_model
+        self._nice = settings.compute_thread_nice
         self._threads = ThreadPoolExecutor(
             settings.preprocess_threads,
             thread_name_prefix="preprocess",
             initializer=lower_current_thread,
-            initargs=(settings.compute_thread_nice,),
+            initargs=(self._nice,),
         )
         self._heavy: dict[str, asyncio.Semaphore] = {}
         self._processes: ProcessPool | None = None  # started at the first heavy input
@@ -162,7 +163,13 @@ class Decoder:
             # Workers fork from a server that has imported the feature package once, not from this
             # process (which may hold TensorFlow's threads, unsafe to fork).
             context.set_forkserver_preload(["service.core.decode_worker"])
-            self._processes = ProcessPool(max_workers=self._processes_n, context=context)
+            # Workers decode at the compute threads' priority: the event loop's thread goes first.
+            self._processes = ProcessPool(
+                max_workers=self._processes_n,
+                context=context,
+                initializer=lower_current_thread,
+                initargs=(self._nice,),
+            )
         return self._processes
 
     @staticmethod

@@ -5,10 +5,9 @@ threads, model calls (TensorFlow's threads) and version loads do the heavy work 
 the kernel shares time evenly between runnable threads, so with four preprocessing threads busy the
 loop's thread got about a fifth of the core and its turns stretched: under a 5x overload refusals, which
 are promised within 50 ms, waited tens of milliseconds for the loop (RELIABILITY.md). Lowering the
-compute threads' priority (a higher nice value, ``settings.compute_thread_nice``) gives the loop's
-thread the core whenever it has work, and the compute threads everything it leaves: throughput is the
-same while the core has idle time, and under overload the cheap work (refusals, reading, answering)
-goes first.
+compute threads' priority (a higher nice value, ``settings.compute_thread_nice``; the heavy-decode
+worker processes get it too) gives the loop's thread the core whenever it has work, and the compute
+threads everything it leaves: under overload the cheap work (refusals, reading, answering) goes first.
 
 Linux sets nice values per thread (``setpriority(PRIO_PROCESS, thread id)``); lowering needs no
 privilege. Elsewhere, or where it is refused, priorities stay as they are and this says so once in the log.

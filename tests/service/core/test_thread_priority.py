@@ -52,3 +52,17 @@ def test_threads_are_found_by_kernel_name_and_never_raised() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_heavy_decode_worker_processes_run_at_the_same_lower_priority() -> None:
+    from service.core.decoding import Decoder
+    from service.settings import Settings
+
+    own = _nice(threading.get_native_id())
+    decoder = Decoder(Settings(compute_thread_nice=min(own + 7, 19), decoding={"processes": 1}))
+    try:
+        # The real pool (forkserver, the decode workers' initializer), asked for its worker's nice value.
+        future = decoder._pool().schedule(os.getpriority, args=(os.PRIO_PROCESS, 0))
+        assert future.result(timeout=120) == min(own + 7, 19)
+    finally:
+        decoder.close()
