@@ -38,6 +38,13 @@ not collapse to one slot on a burst.
 Past ``max_loop_lag_s`` of event-loop lateness (``LoopLag``, ``service.core.loop_lag``) new requests are
 refused outright until the loop catches up.
 
+**During an overload the admitted rate follows the loop's lateness.** Refusals wait for the event loop,
+and at several times the capacity the lanes alone keep it busy (a short queue is refilled at once), so
+once the lanes have refused an overload's worth of requests, what they would let in must also get a
+token from the ``Headroom`` bucket (``service.core.headroom``), whose rate keeps the loop at most
+``headroom_lag_s`` late; the rest is refused (reason ``loop_headroom``). REST requests are judged by it
+at the door, others at their slot.
+
 Lanes exist only for models the backend knows (the classifier admits after resolving the version), so
 made-up names cannot grow them. Per-lane gauges of running and queued requests are exported for
 autoscalers (``classifier_inflight_requests``, ``classifier_queued_requests``).
