@@ -28,7 +28,8 @@ from pathlib import Path
 
 from service.auth import keyfile
 from service.auth.keyfile import KeyEntry, KeyFileError
-from service.auth.ratelimit import SharedTokenBucket, TokenBucket
+from service.auth.ratelimit import SharedTokenBucket
+from service.core.token_bucket import TokenBucket
 from service.errors import PermissionDenied, QuotaExceeded, Unauthenticated
 from service.settings import Settings
 

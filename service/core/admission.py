@@ -255,7 +255,7 @@ class Admission:
             return None
         now = time.monotonic()
         self._refuse_if_late(model, lane, now + timeout_s if timeout_s else None)
-        self._refuse_for_headroom(model)
+        self._refuse_for_headroom(model, now)
         lane.transit += 1
         return DoorTicket(lane, now, self.settings.latency_target_s)
 
@@ -284,9 +284,9 @@ class Admission:
         full = lane.full
         if full:
             self._refuse_if_late(model, lane, deadline)
-        if ticket is None:  # a request through the door was judged there
-            self._refuse_for_headroom(model)
         asked = time.monotonic()
+        if ticket is None:  # a request through the door was judged there
+            self._refuse_for_headroom(model, asked)
         if full:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             lane.queue.append(waiter)
@@ -367,8 +367,8 @@ class Admission:
                 model, "expected_wait", f"model '{model}' would answer in about {expected:.2f}s, past {budget:.2f}s"
             )
 
-    def _refuse_for_headroom(self, model: str) -> None:
-        if not self.headroom.admits(time.monotonic()):
+    def _refuse_for_headroom(self, model: str, now: float) -> None:
+        if not self.headroom.admits(now):
             self._refuse(model, HEADROOM_REASON, "the server is keeping time to answer the requests it has")
 
     def _refuse(self, model: str, reason: str, detail: str) -> None:

@@ -10,14 +10,14 @@ cannot fix that: at five times the capacity, a lane held to one request is still
 admitted rate below capacity leaves the loop idle moments, and then its turns shrink.
 
 So once the lanes' door has refused ``ENTER_REFUSALS`` requests within ``HOLD_S`` (the process is
-overloaded, not merely busy: a closed loop of clients at capacity does not get there), admission also
-passes a token bucket. Its rate starts at the
-rate requests were being admitted and follows the loop's lateness (``LoopLag``'s samples, 50 a second
-when on time): cut by ``DECREASE`` at each sample later than ``lag_target_s``, raised by ``INCREASE`` at
-each sample on time, never below ``FLOOR_SHARE`` of where it started. A request without a token is
-refused (reason ``loop_headroom``). The rate settles where admitted work leaves the loop its target
-lateness (about one sample in eleven late); ``HOLD_S`` after the last refusal of either kind the bucket
-is gone and nothing is limited.
+overloaded, not merely busy: a closed loop of clients at capacity rarely gets there), admission also
+passes a ``TokenBucket`` (``service.core.token_bucket``). Its rate starts at the rate requests were being
+admitted and follows the loop's lateness (``LoopLag``'s samples, 50 a second when on time): cut by
+``DECREASE`` per ``lag_target_s`` of lateness in a sample (at most ``MAX_CUTS`` times), raised by
+``INCREASE`` at each sample on time, never below ``FLOOR_SHARE`` of where it started. A request without
+a token is refused (reason ``loop_headroom``). The rate settles where admitted work leaves the loop its
+target lateness; ``HOLD_S`` after the last refusal of either kind the bucket is gone and nothing is
+limited.
 
 The bucket's own refusals keep it on, or a steady overload would lose it each time the lanes empty and
 start again with a burst. But a loop at capacity runs late by itself, so clients that retry at once
@@ -28,6 +28,8 @@ of a lane's measured throughput had started it. So its own refusals keep it on f
 """
 
 from __future__ import annotations
+
+from service.core.token_bucket import TokenBucket
 
 #: Rate kept per late sample (every 20 ms or later), per ``lag_target_s`` of lateness.
 DECREASE = 0.9
@@ -57,23 +59,21 @@ class Headroom:
 
     __slots__ = (
         "_admitted",
+        "_bucket",
         "_door_refusals",
         "_floor",
         "_last_door_refusal",
         "_last_sample",
         "_overloaded_until",
-        "_stamp",
-        "_tokens",
         "_window_start",
         "admitted_rate",
         "lag_target_s",
-        "rate",
     )
 
     def __init__(self, lag_target_s: float) -> None:
         self.lag_target_s = lag_target_s
-        #: Requests a second the bucket lets in; 0 while not overloaded (nothing limited).
-        self.rate = 0.0
+        #: The bucket during an overload; None otherwise (nothing limited).
+        self._bucket: TokenBucket | None = None
         #: Moving average of the requests admitted a second, measured at each sample.
         self.admitted_rate = 0.0
         self._admitted = 0
@@ -83,13 +83,16 @@ class Headroom:
         self._floor = MIN_RATE
         self._last_sample = 0.0
         self._overloaded_until = 0.0
-        self._tokens = 0.0
-        self._stamp = 0.0
 
     @property
     def limiting(self) -> bool:
         """Whether the bucket is on (an overload is being handled)."""
-        return self.rate > 0.0
+        return self._bucket is not None
+
+    @property
+    def rate(self) -> float:
+        """Requests a second the bucket lets in; 0 while not overloaded (nothing limited)."""
+        return 0.0 if self._bucket is None else self._bucket.rate
 
     def refused(self, now: float, *, by_door: bool) -> None:
         """Admission has just refused a request at ``now`` (monotonic seconds); ``by_door`` when a lane had no
@@ -101,7 +104,7 @@ class Headroom:
             self._door_refusals += 1
             if self._door_refusals >= ENTER_REFUSALS:
                 self._overloaded_until = now + HOLD_S
-        if self.rate and now - self._last_door_refusal < MAX_WITHOUT_DOOR_S:
+        if self._bucket is not None and now - self._last_door_refusal < MAX_WITHOUT_DOOR_S:
             self._overloaded_until = now + HOLD_S
 
     def sample(self, late_s: float, now: float) -> None:
@@ -112,24 +115,20 @@ class Headroom:
         self._admitted = 0
         self._last_sample = now
         if now >= self._overloaded_until:
-            self.rate = 0.0
+            self._bucket = None
             return
-        if not self.rate:  # an overload starts
-            self.rate = max(MIN_RATE, self.admitted_rate)
-            self._floor = max(MIN_RATE, FLOOR_SHARE * self.rate)
-            self._tokens, self._stamp = BURST, now
+        bucket = self._bucket
+        if bucket is None:  # an overload starts
+            bucket = self._bucket = TokenBucket(max(MIN_RATE, self.admitted_rate), BURST, now)
+            self._floor = max(MIN_RATE, FLOOR_SHARE * bucket.rate)
         # Cut more the later the loop: a sample five targets late is five late samples' evidence.
         cuts = late_s / self.lag_target_s
         factor = DECREASE ** min(cuts, MAX_CUTS) if cuts > 1.0 else INCREASE
-        self.rate = max(self._floor, self.rate * factor)
+        bucket.rate = max(self._floor, bucket.rate * factor)
 
     def admits(self, now: float) -> bool:
         """Whether a request that the lanes would take may go in at ``now`` (it is counted if so)."""
-        if self.rate:
-            self._tokens = min(BURST, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens < 1.0:
-                return False
-            self._tokens -= 1.0
+        if self._bucket is not None and self._bucket.take(now):
+            return False
         self._admitted += 1
         return True

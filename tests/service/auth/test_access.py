@@ -11,7 +11,7 @@ import pytest
 from auth_support import add_key, keys
 
 from service.auth.access import AccessControl, Principal
-from service.auth.ratelimit import TokenBucket
+from service.core.token_bucket import TokenBucket
 from service.errors import PermissionDenied, QuotaExceeded, Unauthenticated
 
 
