@@ -35,7 +35,7 @@ def models(tmp_path_factory: pytest.TempPathFactory, copy_tiny_models) -> Path: 
     return copy_tiny_models(tmp_path_factory.mktemp("scenario-models"))  # type: ignore[no-any-return]
 
 
-def test_soak_for_a_minute_has_no_errors_and_flat_memory(models: Path) -> None:
+def test_soak_for_a_minute_has_no_errors_few_refusals_and_flat_memory(models: Path) -> None:
     completed = run_scenario("soak", models, SOAK_SECONDS="60")
     assert completed.returncode == 0, completed.stdout + completed.stderr[-3000:]
     assert "soak: PASS" in completed.stdout
