@@ -373,9 +373,13 @@ async def refusal_reasons(port: int) -> str:
 
 
 async def overload(models: Path) -> bool:
-    if pinned():
-        os.sched_setaffinity(0, os.sched_getaffinity(0) - {0})
+    pin = pinned()
     async with gateway(models, CLASSIFIER_ADMISSION__LATENCY_TARGET_S=str(LATENCY_TARGET_S)) as gw:
+        if pin:
+            # Only now: ``gateway`` pins the gateway to core 0 while this process may still use it. Pinned
+            # before (as until the eighth session), this process had one core left, ``gateway`` saw no
+            # second core to pin to, and the gateway inherited this generator's core.
+            os.sched_setaffinity(0, os.sched_getaffinity(0) - {0})
         # Speech: its decode (log-mel) costs more than HTTP handling, as real models' work does; with a
         # model cheaper than HTTP parsing, refusing costs as much as serving and no admission can help.
         requests = [r for r in mixed_requests() if b"tiny-audio" in r[:64]]
