@@ -280,4 +280,8 @@ def _run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
         else:
             uvloop.run(main)
             return
-    asyncio.run(main)
+    # Imported here, as uvloop is: only the asyncio loop uses it.
+    from service.rest.prompt_accept import loop_factory
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main)

@@ -17,6 +17,7 @@ from cryptography import x509
 from gateway_support import running_gateway
 
 from service.gateway import Gateway
+from service.rest.prompt_accept import PromptAcceptLoop, loop_factory
 from service.settings import Settings, TlsSettings
 
 POLL_S = 0.2
@@ -173,3 +174,46 @@ def test_half_a_tls_configuration_is_refused(tmp_path: Path) -> None:
         TlsSettings(cert_file=tmp_path / "a.pem")
     with pytest.raises(ValueError, match="ca_file"):
         TlsSettings(ca_file=tmp_path / "ca.pem")
+
+
+def test_the_gateways_event_loop_leaves_tls_accepts_to_asyncio(
+    server_files: tuple[Path, Path, Issued], authority: Authority
+) -> None:
+    """``service.rest.prompt_accept`` hands plain connections over itself; a TLS listener keeps asyncio's
+    accept, with its handshake, and answers."""
+    cert_file, key_file, _ = server_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    loop = loop_factory()
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            lost.set()
+
+    lost = asyncio.Event()
+
+    async def round_trip() -> bytes:
+        server = await loop.create_server(Echo, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context(authority))
+        writer.write(b"over tls")
+        answer = await asyncio.wait_for(reader.readexactly(8), 10)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(lost.wait(), 10)
+        server.close()
+        await server.wait_closed()
+        return answer
+
+    try:
+        assert isinstance(loop, PromptAcceptLoop)
+        assert loop.run_until_complete(round_trip()) == b"over tls"
+    finally:
+        loop.close()
