@@ -1,8 +1,8 @@
 """The headroom bucket (``service.core.headroom``): nothing is limited until the lanes' door has refused an
-overload's worth of requests; then the admitted rate follows the event loop's lateness, never below its
-floor, and the limit ends a second after the last refusal, or a few seconds after the door's last one
-when only the bucket's own refusals go on. Driven with explicit times, as the loop-lag timer and
-admission call it."""
+overload's worth of requests; then, from that refusal on, the admitted rate starts at a quarter of what
+was being admitted and follows the event loop's lateness, never below its floor; the limit ends a second
+after the last refusal, and when only the bucket's own refusals go on, it probes a few seconds after the
+door's last one. Driven with explicit times, as the loop-lag timer and admission call it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from service.core.headroom import (
     INCREASE,
     MAX_CUTS,
     MAX_WITHOUT_DOOR_S,
+    PROBE,
+    PROBE_QUIET_S,
+    START_SHARE,
     Headroom,
 )
 
@@ -46,8 +49,8 @@ def _door_refuses(headroom: Headroom, now: float, count: int = ENTER_REFUSALS) -
 
 
 def _overload(headroom: Headroom, now: float, per_second: int) -> float:
-    """The door refuses an overload's worth while ``per_second`` are still admitted; the next sample (late)
-    starts the bucket. Returns its time."""
+    """The door refuses an overload's worth while ``per_second`` are still admitted (the bucket starts at the
+    last of those refusals), then the next sample, late, cuts its rate. Returns that sample's time."""
     _door_refuses(headroom, now)
     _admit_for(headroom, now, TICK_S, per_second)
     headroom.sample(LATE_S, now + TICK_S)
@@ -80,17 +83,17 @@ def test_a_few_door_refusals_do_not_start_an_overload_nor_do_the_buckets_own() -
 def test_an_overload_limits_the_admitted_rate_by_the_loops_lateness_and_ends_after_a_quiet_second() -> None:
     headroom, now = _measured_at(300)
     assert headroom.admitted_rate == pytest.approx(300, rel=0.1)
-    now = _overload(headroom, now, 300)  # starts at the admitted rate, cut at once: the loop is late
-    started = headroom.rate
-    assert headroom.limiting and started == pytest.approx(300 * DECREASE**2, rel=0.1)
-    for _ in range(5):
-        now += TICK_S
-        headroom.refused(now, by_door=False)  # the bucket refuses: the overload goes on
-        headroom.sample(LATE_S, now)
-    assert headroom.rate == pytest.approx(started * DECREASE**10)
+    _door_refuses(headroom, now)
+    assert headroom.limiting and headroom.rate == pytest.approx(START_SHARE * 300, rel=0.1)  # from this refusal
+    _admit_for(headroom, now, TICK_S, 300)
     now += TICK_S
+    headroom.sample(LATE_S, now)  # cut at once: the loop is late
+    started = headroom.rate
+    assert started == pytest.approx(START_SHARE * 300 * DECREASE**2, rel=0.1)
+    now += TICK_S
+    headroom.refused(now, by_door=False)  # the bucket refuses: the overload goes on
     headroom.sample(ON_TIME_S, now)
-    assert headroom.rate == pytest.approx(started * DECREASE**10 * INCREASE)
+    assert headroom.rate == pytest.approx(started * INCREASE)
     now += TICK_S
     before = headroom.rate
     headroom.sample(100 * TARGET_S, now)  # however late, one sample cuts at most MAX_CUTS times
@@ -104,7 +107,7 @@ def test_an_overload_limits_the_admitted_rate_by_the_loops_lateness_and_ends_aft
     assert _admit_for(headroom, now, 0.1, 2000) == 200
 
 
-def test_the_rate_never_falls_below_a_tenth_of_where_it_started() -> None:
+def test_the_rate_never_falls_below_a_tenth_of_the_admitted_rate_it_started_from() -> None:
     headroom, now = _measured_at(500)
     now = _overload(headroom, now, 500)
     for _ in range(200):
@@ -115,15 +118,47 @@ def test_the_rate_never_falls_below_a_tenth_of_where_it_started() -> None:
     assert headroom.rate == pytest.approx(FLOOR_SHARE * 500, rel=0.1)
 
 
-def test_the_buckets_own_refusals_keep_it_on_only_for_a_while_after_the_doors_last() -> None:
-    """A closed loop of clients retrying at once refuses itself: without the door it must end."""
+def test_the_buckets_own_refusals_keep_it_on_for_a_while_then_it_probes_until_what_comes_fits() -> None:
+    """A closed loop of clients retrying at once refuses itself: without the door the bucket must let it go."""
     headroom, now = _measured_at(300)
     last_door = now
     now = _overload(headroom, now, 300)
-    while now < last_door + MAX_WITHOUT_DOOR_S + HOLD_S + 0.5:
+    while now < last_door + MAX_WITHOUT_DOOR_S + HOLD_S:
         now += TICK_S
         headroom.refused(now, by_door=False)
         headroom.sample(LATE_S, now)
-        if now < last_door + MAX_WITHOUT_DOOR_S:
-            assert headroom.limiting
+    assert headroom.limiting
+    # Probing: the rate grows however late the loop, while the bucket still refuses.
+    for _ in range(10):
+        before = headroom.rate
+        now += TICK_S
+        headroom.refused(now, by_door=False)
+        headroom.sample(LATE_S, now)
+        assert headroom.rate == pytest.approx(before * PROBE)
+    # Once it refuses nothing for PROBE_QUIET_S, what comes fits under it: it is gone.
+    quiet_until = now + PROBE_QUIET_S
+    while now < quiet_until:
+        now += TICK_S
+        headroom.sample(LATE_S, now)
     assert not headroom.limiting
+    assert _admit_for(headroom, now, 0.1, 2000) == 200
+
+
+def test_a_refusal_by_the_door_while_probing_shows_the_overload_goes_on() -> None:
+    headroom, now = _measured_at(300)
+    now = _overload(headroom, now, 300)
+    for _ in range(int((MAX_WITHOUT_DOOR_S + HOLD_S) / TICK_S) + 5):
+        now += TICK_S
+        headroom.refused(now, by_door=False)
+        headroom.sample(ON_TIME_S, now)
+    probing = headroom.rate
+    headroom.refused(now, by_door=True)  # the lanes fill again
+    now += TICK_S
+    headroom.sample(LATE_S, now)
+    assert headroom.limiting
+    assert headroom.rate == pytest.approx(probing * DECREASE**2)  # the rate follows the loop again
+    for _ in range(int(MAX_WITHOUT_DOOR_S / TICK_S) - 5):  # and its own refusals keep it on again
+        now += TICK_S
+        headroom.refused(now, by_door=False)
+        headroom.sample(LATE_S, now)
+    assert headroom.limiting
