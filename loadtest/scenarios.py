@@ -48,6 +48,12 @@ class Gateway:
     process: asyncio.subprocess.Process
     port: int
 
+    def rss_by_process(self) -> str:
+        """Each process's resident memory in MB (the gateway first, then its children)."""
+        parent = psutil.Process(self.process.pid)
+        parts = [parent, *parent.children(recursive=True)]
+        return ", ".join(f"{p.pid}: {p.memory_info().rss / 1e6:.0f}" for p in parts)
+
     @property
     def rss_mb(self) -> float:
         """Resident memory of the process and its children (decode workers), in MB."""
@@ -426,6 +432,7 @@ async def memory(models: Path) -> bool:
         await _answer_or_599(gw.port, body)
         await asyncio.sleep(2)
         before = gw.rss_mb
+        print(f"before, per process: {gw.rss_by_process()}")
         peak = before
         done = asyncio.Event()
 
@@ -448,6 +455,8 @@ async def memory(models: Path) -> bool:
         await asyncio.sleep(30)
         exited = gw.process.returncode
         after = gw.rss_mb if exited is None else float("nan")
+        if exited is None:
+            print(f"30 s later, per process: {gw.rss_by_process()}")
     counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
     print(f"64 concurrent {len(body) / 1e6:.0f} MB bodies, 3 rounds: statuses {counts} (599: closed without answer)")
     if exited is not None:
