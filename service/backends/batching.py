@@ -110,40 +110,42 @@ class BatchQueue:
             )
         if timeout is not None and timeout <= 0:
             raise DeadlineExceeded("the request's deadline passed before it was queued")
+        traced_at = time.monotonic()
+        requests = self._enqueue(rows, timeout)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._expire, requests) if timeout is not None else None
+        try:
+            if len(requests) == 1:
+                outputs = [await requests[0].future]
+            else:
+                outputs = [await requests[i].future for i in range(len(requests))]
+            if tracing.tracing_enabled():
+                _trace(requests, traced_at)
+            return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            _abandon(requests)
+            # A failure raised here carries this frame in its traceback; were a request in one of its
+            # names, the request's future would hold the failure that holds the frame: a cycle that keeps
+            # the rows alive until a full collection, which an idle gateway does not make (``make memory``
+            # found 400 MB kept that way by the decoder). Hence the helpers, and:
+            requests.clear()
+
+    def _enqueue(self, rows: np.ndarray, timeout: float | None) -> list[_Request]:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        traced_at = time.monotonic()
         deadline = None if timeout is None else now + timeout
         context = contextvars.copy_context()
         requests = []
-        for start in range(0, count, self._max_rows):
+        for start in range(0, len(rows), self._max_rows):
             request = _Request(rows[start : start + self._max_rows], loop.create_future(), now, deadline, context)
             request.future.add_done_callback(lambda _, r=request: self._leave_queue(r))  # type: ignore[misc]
             requests.append(request)
         self._queue.extend(requests)
-        self._queued_rows += count
+        self._queued_rows += len(rows)
         self._arrived.set()
-        timer = loop.call_later(timeout, self._expire, requests) if timeout is not None else None
-        try:
-            outputs = [await request.future for request in requests]
-        finally:
-            if timer is not None:
-                timer.cancel()
-            for request in requests:
-                if not request.future.done():
-                    request.future.cancel()  # the caller went away: free its place in the queue
-                elif not request.future.cancelled():
-                    request.future.exception()  # retrieved: the first failure was raised already
-        if tracing.tracing_enabled():
-            for request in requests:
-                tracing.record_span("queue wait", traced_at, request.call_started)
-                tracing.record_span(
-                    "model call",
-                    request.call_started,
-                    request.call_ended,
-                    **{"classifier.batch_rows": request.call_rows},
-                )
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return requests
 
     async def close(self) -> None:
         """Refuse new requests, run every queued one, and return when all are answered."""
@@ -244,9 +246,11 @@ class BatchQueue:
             error = exc if isinstance(exc, ServiceError) else InternalError("the model call failed")
             if error is not exc:
                 log.error("model call of %s failed", self._label, exc_info=exc)
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(error)
+            _fail(batch, error)
+            # ``exc``'s traceback holds this frame: were the failure (``error`` may be ``exc``) or the batch
+            # (whose futures hold the failure) still in its names, the frame, the failure and the batch's
+            # rows would form a cycle (see ``submit``).
+            del error, batch
         else:
             start = 0
             for request in batch:
@@ -257,3 +261,29 @@ class BatchQueue:
         finally:
             self._calls_running -= 1
             self._slots.release()
+
+
+def _fail(requests: list[_Request], error: Exception) -> None:
+    for request in requests:
+        if not request.future.done():
+            request.future.set_exception(error)
+
+
+def _abandon(requests: list[_Request]) -> None:
+    """Cancel what is still pending (the caller went away: free its place) and mark failures as seen."""
+    for request in requests:
+        if not request.future.done():
+            request.future.cancel()
+        elif not request.future.cancelled():
+            request.future.exception()  # retrieved: the first failure was raised already
+
+
+def _trace(requests: list[_Request], traced_at: float) -> None:
+    for request in requests:
+        tracing.record_span("queue wait", traced_at, request.call_started)
+        tracing.record_span(
+            "model call",
+            request.call_started,
+            request.call_ended,
+            **{"classifier.batch_rows": request.call_rows},
+        )

@@ -100,15 +100,19 @@ class Decoder:
             return np.stack([await self._one(model, 0, inputs[0], spec, deadline_s)])
         jobs = [asyncio.ensure_future(self._one(model, i, raw, spec, deadline_s)) for i, raw in enumerate(inputs)]
         try:
-            done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
+            await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
             for job in jobs:
-                if job in done and job.exception() is not None:
+                if job.done() and not job.cancelled() and job.exception() is not None:
                     raise job.exception()  # type: ignore[misc]
             return np.stack([job.result() for job in jobs])
         finally:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            # The raised exception's traceback holds this frame, whose ``jobs`` hold the tasks that hold
+            # the exception: a cycle that kept every input of the request alive until a full collection
+            # (``make memory``: +40% retained, see ``_in_process``).
+            jobs.clear()
 
     def _prepare(self, inputs: list[RawInput], spec: ModelSpec, adapt: InputAdapter | None) -> list[RawInput]:
         if adapt is not None:
@@ -155,6 +159,13 @@ class Decoder:
         except asyncio.CancelledError:
             self.stopped += 1
             raise
+        finally:
+            # A failed decode's exception is held by ``future``, and its traceback holds this frame, which
+            # holds ``future`` (and ``raw``): a reference cycle that only a full collection frees. An idle
+            # gateway makes none, so after a burst of undecodable 11 MB inputs the cycles kept ~400 MB for
+            # as long as it stayed idle (``make memory``: +40% retained 30 s later). Dropping the reference
+            # breaks the cycle; the memory goes back when the request ends.
+            del future
         return result
 
     def _pool(self) -> ProcessPool:
