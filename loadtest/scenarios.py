@@ -2,7 +2,7 @@
 non-zero when its promise (RELIABILITY.md) is not kept.
 
     python -m loadtest.scenarios overload   # open loop at 5x measured capacity: admitted p99, 429 share and latency
-    python -m loadtest.scenarios memory     # concurrent 15 MB bodies: peak and retained RSS (30 s later)
+    python -m loadtest.scenarios memory     # concurrent 15 MB bodies, then 31 MB gRPC messages: peak and retained RSS
     python -m loadtest.scenarios sigterm    # a slow-body client, then SIGTERM: time until the process exits
     python -m loadtest.scenarios soak       # mixed traffic at ~70% of capacity: errors, 429s, RSS growth (SOAK_SECONDS)
 
@@ -26,13 +26,16 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psutil
+from classifier_client.v1 import classifier_pb2 as pb
+from classifier_client.v1 import classifier_pb2_grpc as pb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 LATENCY_TARGET_S = 1.0
@@ -424,47 +427,80 @@ async def _answer_or_599(port: int, raw: bytes) -> int:
     return status
 
 
-async def memory(models: Path) -> bool:
-    body = classify_request("tiny-image", {"instances": [{"b64": base64.b64encode(os.urandom(11_000_000)).decode()}]})
-    # A crash in native code prints its Python stack, so a lost gateway says why.
-    async with gateway(models, PYTHONFAULTHANDLER="1") as gw:
-        # The pre-spike figure includes the decode worker processes, which start with the first heavy input.
-        await _answer_or_599(gw.port, body)
-        await asyncio.sleep(2)
-        before = gw.rss_mb
-        print(f"before, per process: {gw.rss_by_process()}")
-        peak = before
-        done = asyncio.Event()
+async def _spike(gw: Gateway, send: Callable[[], Awaitable[int | str]], concurrent: int, what: str) -> bool:
+    """Three rounds of ``concurrent`` ``send`` calls: RSS before (after one ``send`` first, which starts
+    the decode workers), at its peak, and 30 s after; the promise is retained growth within 15%."""
+    await send()
+    await asyncio.sleep(2)
+    before = gw.rss_mb
+    print(f"before, per process: {gw.rss_by_process()}")
+    peak = before
+    done = asyncio.Event()
 
-        async def sample() -> None:
-            nonlocal peak
-            while not done.is_set() and gw.process.returncode is None:
-                with suppress(SystemExit):  # gone: reported below, with how it ended
-                    peak = max(peak, gw.rss_mb)
-                if peak > MEMORY_ABORT_MB:
-                    print(f"RSS {peak:.0f} MB passed {MEMORY_ABORT_MB:.0f} MB: killing the gateway")
-                    gw.process.kill()
-                await asyncio.sleep(0.05)
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set() and gw.process.returncode is None:
+            with suppress(SystemExit):  # gone: reported below, with how it ended
+                peak = max(peak, gw.rss_mb)
+            if peak > MEMORY_ABORT_MB:
+                print(f"RSS {peak:.0f} MB passed {MEMORY_ABORT_MB:.0f} MB: killing the gateway")
+                gw.process.kill()
+            await asyncio.sleep(0.05)
 
-        sampler = asyncio.create_task(sample())
-        statuses: list[int] = []
-        for _ in range(3):
-            statuses += await asyncio.gather(*(_answer_or_599(gw.port, body) for _ in range(64)))
-        done.set()
-        await sampler
-        await asyncio.sleep(30)
-        exited = gw.process.returncode
-        after = gw.rss_mb if exited is None else float("nan")
-        if exited is None:
-            print(f"30 s later, per process: {gw.rss_by_process()}")
-    counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
-    print(f"64 concurrent {len(body) / 1e6:.0f} MB bodies, 3 rounds: statuses {counts} (599: closed without answer)")
+    sampler = asyncio.create_task(sample())
+    statuses: list[int | str] = []
+    for _ in range(3):
+        statuses += await asyncio.gather(*(send() for _ in range(concurrent)))
+    done.set()
+    await sampler
+    await asyncio.sleep(30)
+    exited = gw.process.returncode
+    after = gw.rss_mb if exited is None else float("nan")
+    if exited is None:
+        print(f"30 s later, per process: {gw.rss_by_process()}")
+    counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses), key=str))
+    print(f"{what}, 3 rounds: answers {counts} (599: closed without answer)")
     if exited is not None:
         print(f"the gateway exited with {exited} (-9: SIGKILL, the kernel's OOM killer or this scenario's limit)")
         return False
     print(f"RSS before {before:.0f} MB, peak {peak:.0f} MB (+{peak - before:.0f}), 30 s later {after:.0f} MB")
     print(f"retained growth {after / before - 1:.0%}")
     return after <= before * 1.15 and 599 not in statuses
+
+
+async def memory(models: Path) -> bool:
+    """Finding 4, REST then gRPC: concurrent big bodies (one gateway each), peak and retained RSS."""
+    body = classify_request("tiny-image", {"instances": [{"b64": base64.b64encode(os.urandom(11_000_000)).decode()}]})
+    print("REST: 64 concurrent 15 MB JSON bodies (11 MB of random bytes as one image)")
+    # A crash in native code prints its Python stack, so a lost gateway says why.
+    async with gateway(models, PYTHONFAULTHANDLER="1") as gw:
+        rest = await _spike(gw, lambda: _answer_or_599(gw.port, body), 64, "64 concurrent 15 MB bodies")
+    print("gRPC: 16 concurrent 31 MB Classify messages (31 MB of random bytes as one image)")
+    grpc_port = _free_port()
+    environment = {"PYTHONFAULTHANDLER": "1", "CLASSIFIER_GRPC_ENABLED": "true", "CLASSIFIER_GRPC_PORT": str(grpc_port)}
+    message = pb.ClassifyRequest(model="tiny-image", inputs=[pb.Input(image=os.urandom(31_000_000))])
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    async with (
+        gateway(models, **environment) as gw,
+        grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}", options=options) as channel,
+    ):
+        classify = pb_grpc.ClassifierStub(channel).Classify  # type: ignore[no-untyped-call]
+
+        async def send() -> int | str:
+            try:
+                await classify(message, timeout=120)
+            except grpc.aio.AioRpcError as error:
+                # UNAVAILABLE and friends: the call ended without the gateway's answer.
+                return error.code().name if error.code() not in _NO_ANSWER else 599
+            return "OK"
+
+        over_grpc = await _spike(gw, send, 16, "16 concurrent 31 MB messages")
+    print(f"REST {'PASS' if rest else 'FAIL'}, gRPC {'PASS' if over_grpc else 'FAIL'}")
+    return rest and over_grpc
+
+
+#: gRPC codes that mean no answer came from the gateway (the connection or the process went away).
+_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 
 
 async def sigterm(models: Path) -> bool:
