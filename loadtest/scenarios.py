@@ -416,6 +416,8 @@ async def overload(models: Path) -> bool:
 
 #: The memory scenario gives up (and kills the gateway) past this RSS: the machine is shared.
 MEMORY_ABORT_MB = float(os.environ.get("MEMORY_ABORT_MB", "4000"))
+#: gRPC codes that mean no answer came from the gateway (the connection or the process went away).
+_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 
 
 async def _answer_or_599(port: int, raw: bytes) -> int:
@@ -497,10 +499,6 @@ async def memory(models: Path) -> bool:
         over_grpc = await _spike(gw, send, 16, "16 concurrent 31 MB messages")
     print(f"REST {'PASS' if rest else 'FAIL'}, gRPC {'PASS' if over_grpc else 'FAIL'}")
     return rest and over_grpc
-
-
-#: gRPC codes that mean no answer came from the gateway (the connection or the process went away).
-_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 
 
 async def sigterm(models: Path) -> bool:

@@ -115,6 +115,7 @@ class BatchQueue:
         loop = asyncio.get_running_loop()
         timer = loop.call_later(timeout, self._expire, requests) if timeout is not None else None
         try:
+            # By index: a request bound to a name (a loop variable too) would outlive a raise in this frame.
             if len(requests) == 1:
                 outputs = [await requests[0].future]
             else:
@@ -126,10 +127,8 @@ class BatchQueue:
             if timer is not None:
                 timer.cancel()
             _abandon(requests)
-            # A failure raised here carries this frame in its traceback; were a request in one of its
-            # names, the request's future would hold the failure that holds the frame: a cycle that keeps
-            # the rows alive until a full collection, which an idle gateway does not make (``make memory``
-            # found 400 MB kept that way by the decoder). Hence the helpers, and:
+            # A failure raised here holds this frame, and the requests' futures hold the failure: drop them,
+            # or the rows stay in a cycle that an idle gateway never collects (ARCHITECTURE.md, "Why").
             requests.clear()
 
     def _enqueue(self, rows: np.ndarray, timeout: float | None) -> list[_Request]:
@@ -247,10 +246,7 @@ class BatchQueue:
             if error is not exc:
                 log.error("model call of %s failed", self._label, exc_info=exc)
             _fail(batch, error)
-            # ``exc``'s traceback holds this frame: were the failure (``error`` may be ``exc``) or the batch
-            # (whose futures hold the failure) still in its names, the frame, the failure and the batch's
-            # rows would form a cycle (see ``submit``).
-            del error, batch
+            del error, batch  # ``exc``'s traceback holds this frame: no cycle through them (see ``submit``)
         else:
             start = 0
             for request in batch:

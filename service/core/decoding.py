@@ -109,10 +109,7 @@ class Decoder:
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
-            # The raised exception's traceback holds this frame, whose ``jobs`` hold the tasks that hold
-            # the exception: a cycle that kept every input of the request alive until a full collection
-            # (``make memory``: +40% retained, see ``_in_process``).
-            jobs.clear()
+            jobs.clear()  # the tasks hold the raised failure: no cycle through this frame (see ``_in_process``)
 
     def _prepare(self, inputs: list[RawInput], spec: ModelSpec, adapt: InputAdapter | None) -> list[RawInput]:
         if adapt is not None:
@@ -160,11 +157,8 @@ class Decoder:
             self.stopped += 1
             raise
         finally:
-            # A failed decode's exception is held by ``future``, and its traceback holds this frame, which
-            # holds ``future`` (and ``raw``): a reference cycle that only a full collection frees. An idle
-            # gateway makes none, so after a burst of undecodable 11 MB inputs the cycles kept ~400 MB for
-            # as long as it stayed idle (``make memory``: +40% retained 30 s later). Dropping the reference
-            # breaks the cycle; the memory goes back when the request ends.
+            # ``future`` holds a failure whose traceback holds this frame (and ``raw``): a cycle that an idle
+            # gateway never collects (ARCHITECTURE.md, "Why"; ``make memory`` kept ~400 MB that way).
             del future
         return result
 

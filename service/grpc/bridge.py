@@ -241,9 +241,8 @@ class LoopBridge:
             except concurrent.futures.CancelledError:
                 context.abort(grpc.StatusCode.CANCELLED, "the call was cancelled")
             finally:
-                # A failure's traceback holds this frame: were the future (which holds the failure) still
-                # named here, the frame, the failure and the request (31 MB for a big one) would form a
-                # cycle that an idle gateway never collects (ARCHITECTURE.md, "Why").
+                # The future holds a failure whose traceback holds this frame and its request: a cycle that
+                # an idle gateway never collects (ARCHITECTURE.md, "Why").
                 del future
                 if requests is not None:
                     requests.close()
