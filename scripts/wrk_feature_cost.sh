@@ -12,11 +12,11 @@
 #   scripts/wrk_feature_cost.sh 6 "off tracing predlog both"
 #   BASE_TREE=/work/wt/base scripts/wrk_feature_cost.sh 6 "base off tracing"
 #
-# Configurations: off (tracing and the prediction log off), tracing, unsampled (tracing on, sampler
-# parentbased_always_off: what a process with tracing on pays before any span), sampled (that same gateway
-# process, sent a sampled W3C traceparent with every request: each is traced in full, so sampled against
-# unsampled is tracing's cost with nothing else different, not even the process), predlog, both; and
-# base, the tree at BASE_TREE (a `git worktree` of an earlier commit) with both off, serving BASE_TREE/models (its own demo
+# Configurations: off (tracing and the prediction log off), tracing (every request sampled), unsampled
+# (tracing on, sampler parentbased_always_off, requests' traceparent flag 00: what a process with tracing
+# on pays before any span), sampled (that same gateway process, sent flag 01: each request is traced in
+# full, so sampled against unsampled is tracing's cost with nothing else different, not even the process),
+# predlog, both; and base, the tree at BASE_TREE (a `git worktree` of an earlier commit) with both off, serving BASE_TREE/models (its own demo
 # models: an old tree may not load today's). Needs `make models` and wrk. Each cell prints: configuration,
 # round, model, req/s, the gateway's CPU microseconds per request, non-2xx answers.
 # wrk's generator costs far less CPU per request than the Python generator of `make bench`, whose cells
@@ -51,23 +51,27 @@ bodies = {
     "digits": {"instances": [{"b64": base64.b64encode(first("digits/test").read_bytes()).decode()}]},
     "spoken-digits": {"instances": [{"b64": base64.b64encode(first("spoken-digits/test").read_bytes()).decode()}]},
 }
-# A second script per model sends a sampled W3C traceparent with a new random trace id on every request.
-SAMPLED = """
+# Every request carries a W3C traceparent with a new random trace id, made by the same Lua code for every
+# configuration, so the client's work is the same everywhere (a client that builds each request costs wrk
+# more than one that resends a fixed one, and a slower client changes the gateway's cost per request:
+# fewer requests per loop turn, smaller batches). The flag is 01 (sampled) for the sampled and tracing
+# configurations, 00 for the rest; gateways with tracing off ignore the header.
+TRACEPARENT = """
 local function hex(digits)
   local out = {}
   for i = 1, digits / 4 do out[i] = string.format("%04x", math.random(0, 65535)) end
   return table.concat(out)
 end
 request = function()
-  local headers = {["Content-Type"] = "application/json", ["traceparent"] = "00-" .. hex(32) .. "-" .. hex(16) .. "-01"}
+  local headers = {["Content-Type"] = "application/json", ["traceparent"] = "00-" .. hex(32) .. "-" .. hex(16) .. "-FLAG"}
   return wrk.format("POST", nil, headers, nil)
 end
 """
 for model, body in bodies.items():
     script = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     script += "wrk.body = " + json.dumps(json.dumps(body)) + "\n"
-    (work / f"{model}.lua").write_text(script)
-    (work / f"{model}.sampled.lua").write_text(script + SAMPLED)
+    (work / f"{model}.lua").write_text(script + TRACEPARENT.replace("FLAG", "00"))
+    (work / f"{model}.sampled.lua").write_text(script + TRACEPARENT.replace("FLAG", "01"))
 EOF
 
 declare -A PORT GATEWAY SCRIPT
@@ -79,6 +83,7 @@ start() {  # config: its gateway (and OTLP receiver) in the background
     PORT[sampled]=${PORT[unsampled]} GATEWAY[sampled]=${GATEWAY[unsampled]} SCRIPT[sampled]=.sampled
     return
   fi
+  [ "$1" = tracing ] || [ "$1" = both ] && SCRIPT[$1]=.sampled
   [ -z "${PORT[$1]:-}" ] || return 0
   port=$(free_port)
   case $1 in
