@@ -16,9 +16,10 @@
 # (tracing on, sampler parentbased_always_off, requests' traceparent flag 00: what a process with tracing
 # on pays before any span), sampled (that same gateway process, sent flag 01: each request is traced in
 # full, so sampled against unsampled is tracing's cost with nothing else different, not even the process),
-# predlog, both; and base, the tree at BASE_TREE (a `git worktree` of an earlier commit) with both off, serving BASE_TREE/models (its own demo
-# models: an old tree may not load today's). Needs `make models` and wrk. Each cell prints: configuration,
-# round, model, req/s, the gateway's CPU microseconds per request, non-2xx answers.
+# predlog, both; and base, the tree at BASE_TREE (a `git worktree` of an earlier commit) with both off,
+# serving BASE_TREE/models (its own demo models: an old tree may not load today's). Needs `make models`
+# and wrk. Each cell prints: configuration, round, model, req/s, the gateway's CPU microseconds per
+# request, non-2xx answers.
 # wrk's generator costs far less CPU per request than the Python generator of `make bench`, whose cells
 # move by +-30% on this machine; that is why this script exists.
 set -euo pipefail
@@ -83,7 +84,7 @@ start() {  # config: its gateway (and OTLP receiver) in the background
     PORT[sampled]=${PORT[unsampled]} GATEWAY[sampled]=${GATEWAY[unsampled]} SCRIPT[sampled]=.sampled
     return
   fi
-  [ "$1" = tracing ] || [ "$1" = both ] && SCRIPT[$1]=.sampled
+  case $1 in tracing | both) SCRIPT[$1]=.sampled ;; esac  # sampled by parentbased_always_on
   [ -z "${PORT[$1]:-}" ] || return 0
   port=$(free_port)
   case $1 in
