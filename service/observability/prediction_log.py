@@ -40,6 +40,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from io import TextIOWrapper
 from pathlib import Path
 
 import orjson
@@ -112,6 +113,12 @@ class _CountingHandler(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: ARG002  (logging's signature)
         self._sink.failed()
+
+    def _open(self) -> TextIOWrapper:
+        # The path's folders are made when missing (as a log path that names a new folder is meant);
+        # a failure here is one more write failure, counted by ``handleError``.
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
 
 
 class PredictionLog:

@@ -203,6 +203,23 @@ async def test_stuck_writer_drops_and_counts_while_requests_are_answered(models_
     assert _counter(exposition, "classifier_prediction_log_written_total") == 0
 
 
+async def test_missing_folders_of_the_log_path_are_made(models_dir: Path, tmp_path: Path) -> None:
+    log_path = tmp_path / "new" / "folders" / "predictions.jsonl"
+    settings = observed_settings(
+        models_dir, models=["tiny-text"], grpc_enabled=False, prediction_log=PredictionLogSettings(path=log_path)
+    )
+    async with (
+        running_gateway(settings) as gateway,
+        httpx.AsyncClient(base_url=gateway.rest.url, timeout=60) as client,
+    ):
+        response = await client.post("/v1/models/tiny-text:classify", json=text_body("fresh folders"))
+        assert response.status_code == 200
+    # The gateway's stop writes what is queued: the request's line is there, no write failed.
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [line["request_id"] for line in lines].count(response.headers["x-request-id"]) == 1
+    assert lines[-1]["model"] == "tiny-text"
+
+
 async def test_unwritable_sink_is_counted_and_serving_goes_on(models_dir: Path, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
