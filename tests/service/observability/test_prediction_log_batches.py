@@ -54,7 +54,9 @@ def test_a_batch_is_written_whole_in_chunks_within_max_bytes(tmp_path: Path) -> 
 
 
 def test_failed_lines_are_counted_one_by_one(tmp_path: Path) -> None:
-    log, registry = _log(PredictionLogSettings(path=tmp_path / "missing" / "log.jsonl"))
+    not_a_folder = tmp_path / "file"  # missing folders are made; a file where one should be is a failure
+    not_a_folder.write_text("")
+    log, registry = _log(PredictionLogSettings(path=not_a_folder / "log.jsonl"))
     for i in range(RECORDS):
         log.submit(_record(i))
     log.close()
