@@ -146,6 +146,11 @@ done | tee "$WORK/cells.txt"
 
 stop_all
 PIDS=()
+if awk '$NF != 0 { bad = 1 } END { exit !bad }' "$WORK/cells.txt"; then  # keep the logs that say why
+  kept=$(mktemp -d /tmp/wrk_feature_cost.XXXXXX)
+  cp "$WORK"/*.log "$kept"/
+  echo "cells with non-2xx answers: the gateways' and receivers' logs are kept in $kept" >&2
+fi
 for config in "${configs[@]}"; do [ -f "$WORK/sink-$config.log" ] && echo "$config: $(tail -1 "$WORK/sink-$config.log")"; done
 "$PY" - "$WORK/cells.txt" "${configs[@]}" <<'EOF'
 import collections, statistics, sys
