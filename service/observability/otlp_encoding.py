@@ -7,7 +7,8 @@ The gateway's spans (``span_record.FinishedSpan``) are simple: one resource, one
 no links, events only when an exception was recorded. So this module writes the protobuf wire format of
 ``ExportTraceServiceRequest`` itself: the resource and scope messages are encoded once per provider (by
 the SDK's encoder, so they are exactly the SDK's), each span is a join of fixed tags, its ids and times
-packed with ``struct``, and its attributes (a key's bytes are cached). A span it does not cover (events,
+packed with ``struct``, and its attributes (a key's bytes are cached); the children a SERVER span's record
+carries share its trace id, trace state and parent id bytes, encoded once. A span it does not cover (events,
 an array or other non-scalar attribute, an int beyond int64) is encoded by the SDK's encoder and its bytes
 embedded, so nothing is ever dropped or changed; a batch holding anything but records goes to the SDK's
 encoder whole. The bytes parse to the message the SDK's encoder builds (tests compare them).
@@ -53,6 +54,8 @@ _FLAGS = {
 }  # 16, fixed32: HAS_IS_REMOTE (| IS_REMOTE)
 #: 6, by the kind's identity (an enum member's hash is a Python call): OTLP's kinds are the API's + 1.
 _KINDS = {id(kind): b"\x30" + bytes([kind.value + 1]) for kind in SpanKind}
+_INTERNAL_KIND = _KINDS[id(SpanKind.INTERNAL)]
+_LOCAL_PARENT = _FLAGS[False]
 _DOUBLE = struct.Struct("<Bd")
 #: Span names and attributes whose encoding is kept. Most repeat (a route, a model, an outcome); a span name
 #: holds a client's path and a request id never repeats, so the caches are emptied when full.
@@ -127,24 +130,32 @@ def _encode_key_value(key: str, value: Any) -> bytes:
     return _field(_ATTRIBUTE, prefix + _field(b"\x12", any_value))
 
 
+def _trace_state(state: Any) -> bytes:
+    return _field(_TRACE_STATE, ",".join(f"{key}={value}" for key, value in state.items()).encode()) if state else b""
+
+
+def _attributes(parts: list[bytes], attributes: Mapping[str, Any]) -> None:
+    parts += [_key_value(key, value) for key, value in attributes.items()]
+    dropped = getattr(attributes, "dropped", 0)
+    if dropped:
+        parts += (_DROPPED_ATTRIBUTES, _varint(dropped))
+
+
 def _span(span: FinishedSpan) -> bytes:
-    """The ``Span`` message of a record (its payload, without tag and length)."""
+    """The ``Span`` message of a record (its payload, without tag and length), its children left out."""
     if span.events:
         raise _NotCovered
     parent = span.parent
     parts = [_TRACE_ID, span.trace_id.to_bytes(16, "big"), _SPAN_ID, span.span_id.to_bytes(8, "big")]
     state = span.trace_state
     if state:
-        parts.append(_field(_TRACE_STATE, ",".join(f"{key}={value}" for key, value in state.items()).encode()))
+        parts.append(_trace_state(state))
     if parent is not None:
         parts += (_PARENT_ID, parent.span_id.to_bytes(8, "big"))
     parts += (_name(span.name), _KINDS[id(span.kind)], _TIMES.pack(0x39, span.start_time, 0x41, span.end_time))
     attributes: Mapping[str, Any] = span.attributes
     if attributes:
-        parts += [_key_value(key, value) for key, value in attributes.items()]
-        dropped = getattr(attributes, "dropped", 0)
-        if dropped:
-            parts += (_DROPPED_ATTRIBUTES, _varint(dropped))
+        _attributes(parts, attributes)
     status = span.status
     code, message = (StatusCode.UNSET, None) if status is UNSET_STATUS else (status.status_code, status.description)
     if code is StatusCode.UNSET and not message:
@@ -156,6 +167,29 @@ def _span(span: FinishedSpan) -> bytes:
         parts.append(_field(_STATUS, body))
     parts.append(_FLAGS[parent is not None and parent.is_remote])
     return b"".join(parts)
+
+
+def _children(span: FinishedSpan) -> list[bytes]:
+    """The ``ScopeSpans.spans`` fields (tag and length included) of the children that travel with ``span``.
+
+    What they share with their parent (trace id, trace state, the parent's id) is encoded once; a child this
+    encoding does not cover goes to the SDK's encoder alone."""
+    head = _TRACE_ID + span.trace_id.to_bytes(16, "big") + _SPAN_ID
+    tail = _trace_state(span.trace_state) + _PARENT_ID + span.span_id.to_bytes(8, "big")
+    out = []
+    for index, (name, span_id, start, end, attributes) in enumerate(span.children):
+        times = _TIMES.pack(0x39, start, 0x41, end)
+        parts = [head, span_id.to_bytes(8, "big"), tail, _name(name), _INTERNAL_KIND, times]
+        try:
+            if attributes:
+                _attributes(parts, attributes)
+        except _NotCovered:
+            body = _sdk_span(span.child_spans()[index])
+        else:
+            parts += (b"\x7a\x00", _LOCAL_PARENT)  # an unset status, present and empty, as the SDK's encoder sets it
+            body = b"".join(parts)
+        out.append(b"\x12" + _varint(len(body)) + body)
+    return out
 
 
 class _Prefix:
@@ -209,6 +243,8 @@ def encode(spans: Sequence[Any]) -> bytes:
             body = _span(span)
         except _NotCovered:
             body = _sdk_span(span)
+        if span.children:
+            scope[1].extend(_children(span))  # first, as ``span_record.readable`` orders them
         scope[1].append(b"\x12" + _varint(len(body)) + body)  # ScopeSpans.spans (2)
     out = []
     for prefix, scopes in by_resource.values():

@@ -7,6 +7,10 @@ slotted object with the fields as the OTLP ``Span`` message has them (integer id
 its own span context (``context`` returns it: ``trace_id``, ``span_id``, ``trace_flags``, ``trace_state``,
 ``is_remote`` False), which is what the batch processor reads to keep only sampled spans.
 
+A request's SERVER span record also carries the children recorded while it was open (``children``, compact
+tuples): the batch processor gets one item per request rather than one per span, and the export thread,
+not the request, turns them into spans.
+
 The OTLP/gRPC exporter encodes records directly (``otlp_encoding``); ``to_readable`` makes the SDK's span
 of the same content, for the OTLP/HTTP exporter and for spans the lean encoding leaves to the SDK.
 """
@@ -14,9 +18,10 @@ of the same content, for the OTLP/HTTP exporter and for spans the lean encoding 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
 
 #: The status of a span that set none, shared (the encoder knows it by identity).
 UNSET_STATUS = Status(StatusCode.UNSET)
+#: A child span that travels with its request's SERVER span: ``(name, span_id, start_time, end_time,
+#: attributes)``; INTERNAL, status unset, no events, the rest (trace, flags, state, origin) its parent's.
+Child: TypeAlias = tuple[str, int, int, int, Mapping[str, Any]]
 
 
 class SpanParent(Protocol):
@@ -44,6 +52,22 @@ class SpanParent(Protocol):
     def trace_state(self) -> TraceState | None: ...
 
 
+class RemoteParent:
+    """The caller's span, read from a plain W3C ``traceparent`` (no ``tracestate``): what a span keeps of a
+    remote parent, without the ``SpanContext`` (and its validation) the propagator would make."""
+
+    __slots__ = ("span_id", "trace_flags", "trace_id")
+
+    is_remote = True
+    #: As the SDK's ``SpanContext`` has it when no ``tracestate`` came: the shared empty state.
+    trace_state = DEFAULT_TRACE_STATE
+
+    def __init__(self, trace_id: int, span_id: int, trace_flags: TraceFlags) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.trace_flags = trace_flags
+
+
 class Origin:
     """What every span of one tracer provider shares: its resource and instrumentation scope."""
 
@@ -59,6 +83,7 @@ class FinishedSpan:
 
     __slots__ = (
         "attributes",
+        "children",
         "end_time",
         "events",
         "kind",
@@ -92,6 +117,7 @@ class FinishedSpan:
         end_time: int,
         status: Status,
         events: Sequence[Event] = (),
+        children: Sequence[Child] = (),
     ) -> None:
         self.origin = origin
         self.name = name
@@ -106,14 +132,37 @@ class FinishedSpan:
         self.end_time = end_time
         self.status = status
         self.events = events
+        #: Children recorded while this span was open, exported with it (``Child``; see ``tracing``).
+        self.children = children
 
     @property
     def context(self) -> FinishedSpan:
         """The span's own context: the record itself (ids, flags, trace state)."""
         return self
 
+    def child_spans(self) -> list[FinishedSpan]:
+        """The children that travel with this span, as records of their own (their parent: this span)."""
+        trace_id, flags, state = self.trace_id, self.trace_flags, self.trace_state
+        return [
+            FinishedSpan(
+                self.origin,
+                name,
+                SpanKind.INTERNAL,
+                trace_id,
+                span_id,
+                flags,
+                state,
+                self,
+                attributes,
+                start,
+                end,
+                UNSET_STATUS,
+            )
+            for name, span_id, start, end, attributes in self.children
+        ]
+
     def to_readable(self) -> ReadableSpan:
-        """The SDK's finished span of the same content."""
+        """The SDK's finished span of the same content (this span alone: ``readable`` adds its children)."""
         from opentelemetry.sdk.trace import ReadableSpan
 
         context = SpanContext(
@@ -144,5 +193,14 @@ class FinishedSpan:
 
 
 def readable(spans: Sequence[Any]) -> list[ReadableSpan]:
-    """``spans`` as SDK spans: records converted, anything else as it is."""
-    return [span.to_readable() if type(span) is FinishedSpan else span for span in spans]
+    """``spans`` as SDK spans: records converted (each record's children first, then the record), anything
+    else as it is."""
+    out: list[ReadableSpan] = []
+    for span in spans:
+        if type(span) is not FinishedSpan:
+            out.append(span)
+            continue
+        if span.children:
+            out += [child.to_readable() for child in span.child_spans()]
+        out.append(span.to_readable())
+    return out

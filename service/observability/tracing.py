@@ -30,11 +30,18 @@ known in full when it is recorded (its ids, its times, its attributes), so this 
   without the call;
 - keeps the SERVER span's ids on the request's record, which is also what its children name as parent: no
   ``SpanContext`` is made per request (nor ``TraceFlags``: the few values are made once);
-- makes each span as one ``span_record.FinishedSpan`` (a slotted record with the OTLP fields, cheaper to
-  build than the SDK's ``ReadableSpan`` and its validated ``SpanContext``), with ids from the provider's id
-  generator, its resource and span limits (applied when a limit could change something), and hands it to
-  the SDK's batch processor's ``on_end``, as ``Span.end`` does: the processor, the exporters' transport and
-  retries and the ``OTEL_*`` settings are the SDK's;
+- reads a plain ``traceparent`` (version 00, no ``tracestate``) itself, as the SDK's W3C propagator reads
+  it (a test compares the two on generated values), when the sampler's decision is static; anything else
+  goes to the propagator;
+- makes the SERVER span as one ``span_record.FinishedSpan`` (a slotted record with the OTLP fields,
+  cheaper to build than the SDK's ``ReadableSpan`` and its validated ``SpanContext``), with ids from the
+  provider's id generator, its resource and span limits (applied when a limit could change something), and
+  hands it to the SDK's batch processor's ``on_end``, as ``Span.end`` does: the processor, the exporters'
+  transport and retries and the ``OTEL_*`` settings are the SDK's;
+- keeps the INTERNAL children as compact tuples on the SERVER span's record, which carries them to the
+  processor: one item per request, not five, and the export thread makes them spans. So the batch
+  processor's sizes (``OTEL_BSP_MAX_QUEUE_SIZE``, ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``) count requests, each
+  with its few spans (a stream's children go on in groups of at most ``_HELD_CHILDREN``);
 - keeps a request's state (the SERVER span's ids, times and attributes, its arrival time) in one context
   variable: children are recorded with explicit start and end times, never by attaching and detaching
   OpenTelemetry's current context per span;
@@ -48,12 +55,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import traceback
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -68,11 +76,12 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin, SpanParent
+from service.observability.span_record import UNSET_STATUS, Child, FinishedSpan, Origin, RemoteParent, SpanParent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import Event, SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -84,6 +93,8 @@ _propagator = TraceContextTextMapPropagator()
 _UNSET = UNSET_STATUS
 _INTERNAL = SpanKind.INTERNAL
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+#: Children a request's SERVER span holds until it ends; a unary request records four, a stream one per message.
+_HELD_CHILDREN = 16
 #: ``annotate``'s attribute names, built once rather than per request.
 _ANNOTATION_KEYS = {key: f"classifier.{key}" for key in ("model", "version", "instances")}
 
@@ -187,6 +198,7 @@ class _Request:
 
     __slots__ = (
         "attributes",
+        "children",
         "events",
         "kind",
         "name",
@@ -221,6 +233,9 @@ class _Request:
         self.started = started
         self.status = _UNSET
         self.events: list[Event] = []
+        #: The INTERNAL children recorded while the span is open, handed on with it when it ends; None: each
+        #: child goes to the processor alone (not a SERVER span, not sampled, ended, or enough held).
+        self.children: list[Child] | None = [] if self.sampled and kind is SpanKind.SERVER else None
 
     @property
     def context(self) -> SpanContext:
@@ -250,6 +265,7 @@ class _Request:
         """Hand the finished span to the processor, as the SDK's ``Span.end`` does (when sampled)."""
         if not self.sampled:
             return
+        children, self.children = self.children, None
         pipeline.on_end(
             FinishedSpan(
                 pipeline.origin,
@@ -265,6 +281,7 @@ class _Request:
                 _wall_ns(ended),
                 self.status,
                 tuple(self.events),
+                children or (),
             )
         )
 
@@ -355,15 +372,45 @@ def _exception_event(exc: BaseException) -> Event:
 _TRACE_FLAGS = {value: TraceFlags(value) for value in range(256)}
 
 
+#: A W3C ``traceparent`` of version 00 exactly as senders write it (no blanks, no further fields).
+_PLAIN_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+#: What ``_plain_parent`` answers when the propagator must read the carrier.
+_ASK_PROPAGATOR = object()
+
+
+def _plain_parent(carrier: Mapping[str, str]) -> RemoteParent | object | None:
+    """The caller's span read from a plain ``traceparent`` alone (None: no valid parent), the way the SDK's
+    W3C propagator reads it, for a fraction of its cost (it builds a ``SpanContext``, a span and a context);
+    ``_ASK_PROPAGATOR`` for anything else (a ``tracestate``, another version, blanks, a malformed value)."""
+    header = carrier.get("traceparent")
+    if header is None:
+        return None if "tracestate" not in carrier else _ASK_PROPAGATOR
+    if "tracestate" in carrier or type(header) is not str or len(header) != 55:
+        return _ASK_PROPAGATOR
+    match = _PLAIN_TRACEPARENT.fullmatch(header)
+    if match is None:
+        return _ASK_PROPAGATOR
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None  # the propagator's answer too: all-zero ids are invalid
+    return RemoteParent(trace_id, span_id, _TRACE_FLAGS[int(match[3], 16)])
+
+
 def _start_request(pipeline: _Pipeline, name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> _Request:
     # The SDK's start of a SERVER span: the sampler's decision first, ids only as that decision needs them.
-    parent_context = _propagator.extract(carrier) if carrier else None  # malformed: an empty context
-    parent: SpanContext | None = get_current_span(parent_context).get_span_context() if parent_context else None
-    if parent is not None and parent.is_valid:
+    parent: SpanParent | None
+    parent_context: Context | None = None  # the sampler's argument: read by the propagator only when asked
+    found = _plain_parent(carrier) if carrier and pipeline.static is not None else None
+    if carrier and (pipeline.static is None or found is _ASK_PROPAGATOR):
+        parent_context = _propagator.extract(carrier)  # malformed: an empty context
+        remote = get_current_span(parent_context).get_span_context()
+        parent = remote if remote.is_valid else None
+    else:
+        parent = cast("RemoteParent | None", found)
+    if parent is not None:
         trace_id = parent.trace_id
         random_trace_id = parent.trace_flags.random_trace_id
     else:
-        parent = None
         trace_id = pipeline.ids.generate_trace_id()
         random_trace_id = pipeline.ids.is_trace_id_random()
     static = pipeline.static
@@ -484,7 +531,10 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> contextlib.AbstractCo
 
 
 def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
-    """A finished child span of the request's span, from ``start`` to ``end`` (``time.monotonic()`` seconds)."""
+    """A finished child span of the request's span, from ``start`` to ``end`` (``time.monotonic()`` seconds).
+
+    It travels with the request's SERVER span (one item for the batch processor per request) unless that
+    span has ended or is not a SERVER span; a long stream's children are handed on in groups."""
     pipeline = _pipeline
     if pipeline is None:
         return
@@ -492,21 +542,39 @@ def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
     if request is None or not request.sampled:
         return
     offset = _offset_ns  # _wall_ns, inlined: two calls of a child span's few microseconds
-    pipeline.on_end(
-        FinishedSpan(
-            pipeline.origin,
-            name,
-            _INTERNAL,
-            request.trace_id,
-            pipeline.new_span_id(),
-            request.trace_flags,
-            request.trace_state,
-            request,
-            pipeline.attributes(attributes) if attributes else _NO_ATTRIBUTES,
-            int(start * 1e9) + offset,
-            int(end * 1e9) + offset,
-            _UNSET,
-        )
+    child = (
+        name,
+        pipeline.new_span_id(),
+        int(start * 1e9) + offset,
+        int(end * 1e9) + offset,
+        pipeline.attributes(attributes) if attributes else _NO_ATTRIBUTES,
+    )
+    children = request.children
+    if children is None:
+        pipeline.on_end(_alone(pipeline, request, child))
+        return
+    children.append(child)
+    if len(children) >= _HELD_CHILDREN:  # a long stream's: handed on now, so nothing grows with it
+        for held in children:
+            pipeline.on_end(_alone(pipeline, request, held))
+        children.clear()
+
+
+def _alone(pipeline: _Pipeline, request: _Request, child: Child) -> FinishedSpan:
+    name, span_id, start, end, attributes = child
+    return FinishedSpan(
+        pipeline.origin,
+        name,
+        _INTERNAL,
+        request.trace_id,
+        span_id,
+        request.trace_flags,
+        request.trace_state,
+        request,
+        attributes,
+        start,
+        end,
+        _UNSET,
     )
 
 

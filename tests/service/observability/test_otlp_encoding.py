@@ -91,3 +91,22 @@ def test_few_spans(count: int) -> None:
 def test_sdk_spans_go_to_the_sdks_encoder() -> None:
     spans = readable(_records())
     assert ExportTraceServiceRequest.FromString(encode(spans)) == encode_spans(spans)
+
+
+def test_children_that_travel_with_their_span_equal_the_sdks_spans() -> None:
+    records = _records()
+    server = records[-2]
+    assert server.name == "POST /x"
+    bounded = BoundedAttributes(1, {"a": 1, "b": 2}, immutable=True)
+    server.children = [
+        ("parse", 0x21, 200, 250, {}),
+        ("model call", 0x22, 250, 300, {"classifier.batch_rows": 4}),
+        ("tags", 0x23, 300, 310, {"labels": ["a", "b"]}),  # left to the SDK's encoder, alone
+        ("bounded", 0x24, 310, 320, bounded),
+    ]
+    _same(records)
+    spans = readable(records)
+    assert [span.name for span in spans[-6:]] == ["parse", "model call", "tags", "bounded", "POST /x", "root"]
+    for child in spans[-6:-2]:
+        assert child.parent is not None and child.parent.span_id == server.span_id
+        assert child.context.trace_state == server.trace_state

@@ -147,3 +147,21 @@ def test_outside_a_request_nothing_is_made(monkeypatch: pytest.MonkeyPatch) -> N
         assert tracing.outgoing_metadata() is None
     finally:
         tracing.disable_tracing()
+
+
+async def test_a_streams_many_children_are_all_exported_and_none_is_held_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    count = 3 * tracing._HELD_CHILDREN + 1  # one per message of a long stream
+    async with _tracing(monkeypatch) as receiver:
+        with tracing.server_span("/classifier.v1.Classifier/ClassifyStream", {}) as stream:
+            for index in range(count):
+                now = time.monotonic()
+                tracing.record_span("model call", now, now, **{"message": index})
+                assert stream.children is not None and len(stream.children) < tracing._HELD_CHILDREN
+    spans = _spans(receiver)
+    (server,) = [s for s in spans if s.kind == PbSpan.SpanKind.SPAN_KIND_SERVER]
+    children = [s for s in spans if s.name == "model call"]
+    assert sorted(_attributes(s)["message"] for s in children) == list(range(count))
+    assert {s.parent_span_id for s in children} == {server.span_id}
+    assert len({s.span_id for s in children}) == count
