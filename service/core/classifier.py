@@ -81,10 +81,12 @@ class Classifier:
 
     # -- classify -----------------------------------------------------------------------------------
 
-    async def classify(self, call: ClassifyCall, *, admit: bool = True) -> ClassifyResponse:
+    async def classify(self, call: ClassifyCall, *, self_check: bool = False) -> ClassifyResponse:
         """Classify every input of ``call`` with one model version; answers are in input order.
 
-        ``admit=False`` skips admission (the readiness self-check, which must not be refused under load).
+        ``self_check=True`` (the readiness self-check) skips admission, which must not refuse it under load,
+        and the observer: its made-up sample is no traffic, so it is neither a prediction-log line (which
+        ``predlog export`` could put among retraining inputs) nor a confidence or drift sample.
         """
         check_call_names(call)  # before the name becomes a metric label or reaches a backend
         started = time.perf_counter()
@@ -100,8 +102,8 @@ class Classifier:
                     f"{len(call.inputs)} instances in one request; the limit is {self.settings.limits.max_instances}"
                 )
             version = await self.resolve_version(call.model, call.version, call.version_label)
-            if not admit:
-                response = await self._classify_admitted(call, version, deadline, started)
+            if self_check:
+                response = await self._classify_admitted(call, version, deadline, started, observed=False)
             else:
                 async with self.admission.slot(call.model, deadline):
                     response = await self._classify_admitted(call, version, deadline, started)
@@ -137,10 +139,10 @@ class Classifier:
                 )
 
     async def _classify_admitted(
-        self, call: ClassifyCall, version: int, deadline: float, started: float
+        self, call: ClassifyCall, version: int, deadline: float, started: float, *, observed: bool = True
     ) -> ClassifyResponse:
         try:
-            return await self._classify_with(call, version, deadline, started)
+            return await self._classify_with(call, version, deadline, started, observed=observed)
         except ModelNotReady:
             # An unpinned request can race a version swap: the version it resolved may retire before its
             # rows reach the backend. It then gets the new newest version, preprocessed with that spec.
@@ -149,10 +151,10 @@ class Classifier:
             retired, version = version, await self.resolve_version(call.model, None, None)
             if version == retired:
                 raise
-            return await self._classify_with(call, version, deadline, started)
+            return await self._classify_with(call, version, deadline, started, observed=observed)
 
     async def _classify_with(
-        self, call: ClassifyCall, version: int, deadline: float, started: float
+        self, call: ClassifyCall, version: int, deadline: float, started: float, *, observed: bool = True
     ) -> ClassifyResponse:
         spec = await self.backend.get_spec(call.model, version)
         top_k = min(call.top_k or self.settings.default_top_k, len(spec.labels))
@@ -172,7 +174,8 @@ class Classifier:
         threshold = call.min_confidence if call.min_confidence is not None else spec.min_confidence
         response = self._ranked_response(call.model, version, spec, probabilities, top_k, threshold)
         # The one observation point of every answered request, whatever surface it came from.
-        self._observer.classified(call, version, spec, probabilities, response, time.perf_counter() - started)
+        if observed:
+            self._observer.classified(call, version, spec, probabilities, response, time.perf_counter() - started)
         return response
 
     async def resolve_version(self, model: str, version: int | None, label: str | None) -> int:
@@ -303,7 +306,7 @@ class Classifier:
                     spec = await self.backend.get_spec(name, version)
                     await self.classify(
                         ClassifyCall(model=name, version=version, inputs=[sample_input(spec)], surface="rest"),
-                        admit=False,
+                        self_check=True,
                     )
                 except ServiceError as exc:
                     report[name] = f"self-check of version {version} failed: {exc.detail}"
