@@ -11,6 +11,7 @@
 #   scripts/wrk_feature_cost.sh [ROUNDS] [CONFIGS]      # defaults: 5 rounds of "off tracing"
 #   scripts/wrk_feature_cost.sh 6 "off tracing predlog both"
 #   BASE_TREE=/work/wt/base scripts/wrk_feature_cost.sh 6 "base off tracing"
+#   MODELS=spam scripts/wrk_feature_cost.sh 8 "off tracing"   # fewer models (default: all three demo models)
 #
 # Configurations: off (tracing and the prediction log off), tracing (every request sampled), unsampled
 # (tracing on, sampler parentbased_always_off, requests' traceparent flag 00: what a process with tracing
