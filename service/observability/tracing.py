@@ -233,8 +233,9 @@ class _Request:
         self.started = started
         self.status = _UNSET
         self.events: list[Event] = []
-        #: The INTERNAL children recorded while the span is open, handed on with it when it ends; None: each
-        #: child goes to the processor alone (not a SERVER span, not sampled, ended, or enough held).
+        #: The INTERNAL children recorded while the span is open, handed on with it when it ends (a long
+        #: stream's in groups, see ``record_span``); None: each child goes to the processor alone (not a
+        #: SERVER span, not sampled, or ended).
         self.children: list[Child] | None = [] if self.sampled and kind is SpanKind.SERVER else None
 
     @property
