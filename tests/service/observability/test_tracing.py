@@ -1,6 +1,6 @@
 """OpenTelemetry tracing against a real OTLP/gRPC receiver on loopback: a SERVER span per request under the
-caller's traceparent (REST header, gRPC metadata), its children, a malformed traceparent ignored, and in
-TF Serving mode the context sent on to TF Serving's API."""
+caller's traceparent (REST header, gRPC metadata), its children, a malformed traceparent ignored, a
+stream's many children all under its span, and in TF Serving mode the context sent on to TF Serving's API."""
 
 from __future__ import annotations
 
@@ -110,6 +110,45 @@ async def test_embedded_request_spans_follow_the_callers_trace(
     assert grpc_span.attributes["rpc.grpc.status_code"] == "OK"
     assert set(_children(spans, grpc_span)) == {"parse", "preprocess", "queue wait", "model call"}
     _show("embedded, gRPC", grpc_span, spans)
+
+
+async def test_a_streams_spans_all_reach_the_receiver_under_its_server_span(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = 12  # four children each: more than a SERVER span holds before handing them on
+    async with otlp_receiver() as receiver:
+        _otlp_env(monkeypatch, receiver.port)
+        settings = observed_settings(models_dir, models=["tiny-text"], tracing=TracingSettings(enabled=True))
+        async with (
+            running_gateway(settings) as gateway,
+            grpc.aio.insecure_channel(gateway.grpc.address) as channel,
+        ):
+            stub = pb_grpc.ClassifierStub(channel)  # type: ignore[no-untyped-call]
+            requests = [
+                pb.ClassifyRequest(model="tiny-text", inputs=[pb.Input(text=f"storm {i}")]) for i in range(messages)
+            ]
+            answers = [
+                answer
+                async for answer in stub.ClassifyStream(
+                    iter(requests), metadata=(("traceparent", f"00-{GRPC_TRACE}-{GRPC_PARENT}-01"),), timeout=60
+                )
+            ]
+    assert len(answers) == messages
+    spans = [s for s in receiver.spans() if s.trace_id == GRPC_TRACE]
+    (stream,) = [s for s in spans if s.kind == SERVER]
+    assert stream.name == "/classifier.v1.Classifier/ClassifyStream"
+    assert stream.parent_span_id == GRPC_PARENT
+    children = [s for s in spans if s.parent_span_id == stream.span_id]
+    assert len(children) == len(spans) - 1 == 4 * messages
+    assert {
+        name: sum(s.name == name for s in children) for name in ("parse", "preprocess", "queue wait", "model call")
+    } == {
+        "parse": messages,
+        "preprocess": messages,
+        "queue wait": messages,
+        "model call": messages,
+    }
+    assert len({s.span_id for s in spans}) == len(spans)
 
 
 async def test_tfserving_mode_sends_the_trace_on_to_tf_serving(
