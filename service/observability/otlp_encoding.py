@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin, readable
+from service.observability.span_record import UNSET_STATUS, FinishedSpan, Origin, child_record, readable
 
 #: The OTLP trace service's one method, as the generated stub names it.
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -177,14 +177,15 @@ def _children(span: FinishedSpan) -> list[bytes]:
     head = _TRACE_ID + span.trace_id.to_bytes(16, "big") + _SPAN_ID
     tail = _trace_state(span.trace_state) + _PARENT_ID + span.span_id.to_bytes(8, "big")
     out = []
-    for index, (name, span_id, start, end, attributes) in enumerate(span.children):
+    for child in span.children:
+        name, span_id, start, end, attributes = child
         times = _TIMES.pack(0x39, start, 0x41, end)
         parts = [head, span_id.to_bytes(8, "big"), tail, _name(name), _INTERNAL_KIND, times]
         try:
             if attributes:
                 _attributes(parts, attributes)
         except _NotCovered:
-            body = _sdk_span(span.child_spans()[index])
+            body = _sdk_span(child_record(span.origin, span, child))
         else:
             parts += (b"\x7a\x00", _LOCAL_PARENT)  # an unset status, present and empty, as the SDK's encoder sets it
             body = b"".join(parts)

@@ -142,24 +142,7 @@ class FinishedSpan:
 
     def child_spans(self) -> list[FinishedSpan]:
         """The children that travel with this span, as records of their own (their parent: this span)."""
-        trace_id, flags, state = self.trace_id, self.trace_flags, self.trace_state
-        return [
-            FinishedSpan(
-                self.origin,
-                name,
-                SpanKind.INTERNAL,
-                trace_id,
-                span_id,
-                flags,
-                state,
-                self,
-                attributes,
-                start,
-                end,
-                UNSET_STATUS,
-            )
-            for name, span_id, start, end, attributes in self.children
-        ]
+        return [child_record(self.origin, self, child) for child in self.children]
 
     def to_readable(self) -> ReadableSpan:
         """The SDK's finished span of the same content (this span alone: ``readable`` adds its children)."""
@@ -190,6 +173,25 @@ class FinishedSpan:
             end_time=self.end_time,
             instrumentation_scope=self.origin.scope,
         )
+
+
+def child_record(origin: Origin, parent: SpanParent, child: Child) -> FinishedSpan:
+    """``child`` as a record of its own, in ``parent``'s trace (its flags and state) and under it."""
+    name, span_id, start, end, attributes = child
+    return FinishedSpan(
+        origin,
+        name,
+        SpanKind.INTERNAL,
+        parent.trace_id,
+        span_id,
+        parent.trace_flags,
+        parent.trace_state,
+        parent,
+        attributes,
+        start,
+        end,
+        UNSET_STATUS,
+    )
 
 
 def readable(spans: Sequence[Any]) -> list[ReadableSpan]:

@@ -76,7 +76,15 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from service.observability.span_record import UNSET_STATUS, Child, FinishedSpan, Origin, RemoteParent, SpanParent
+from service.observability.span_record import (
+    UNSET_STATUS,
+    Child,
+    FinishedSpan,
+    Origin,
+    RemoteParent,
+    SpanParent,
+    child_record,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,7 +99,6 @@ if TYPE_CHECKING:
 NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 _propagator = TraceContextTextMapPropagator()
 _UNSET = UNSET_STATUS
-_INTERNAL = SpanKind.INTERNAL
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 #: Children a request's SERVER span holds until it ends; a unary request records four, a stream one per message.
 _HELD_CHILDREN = 16
@@ -401,8 +408,10 @@ def _start_request(pipeline: _Pipeline, name: str, carrier: Mapping[str, str], a
     # The SDK's start of a SERVER span: the sampler's decision first, ids only as that decision needs them.
     parent: SpanParent | None
     parent_context: Context | None = None  # the sampler's argument: read by the propagator only when asked
-    found = _plain_parent(carrier) if carrier and pipeline.static is not None else None
-    if carrier and (pipeline.static is None or found is _ASK_PROPAGATOR):
+    found = None
+    if carrier:  # a sampler that is asked takes the propagator's context
+        found = _plain_parent(carrier) if pipeline.static is not None else _ASK_PROPAGATOR
+    if found is _ASK_PROPAGATOR:
         parent_context = _propagator.extract(carrier)  # malformed: an empty context
         remote = get_current_span(parent_context).get_span_context()
         parent = remote if remote.is_valid else None
@@ -552,31 +561,13 @@ def record_span(name: str, start: float, end: float, **attributes: Any) -> None:
     )
     children = request.children
     if children is None:
-        pipeline.on_end(_alone(pipeline, request, child))
+        pipeline.on_end(child_record(pipeline.origin, request, child))
         return
     children.append(child)
     if len(children) >= _HELD_CHILDREN:  # a long stream's: handed on now, so nothing grows with it
         for held in children:
-            pipeline.on_end(_alone(pipeline, request, held))
+            pipeline.on_end(child_record(pipeline.origin, request, held))
         children.clear()
-
-
-def _alone(pipeline: _Pipeline, request: _Request, child: Child) -> FinishedSpan:
-    name, span_id, start, end, attributes = child
-    return FinishedSpan(
-        pipeline.origin,
-        name,
-        _INTERNAL,
-        request.trace_id,
-        span_id,
-        request.trace_flags,
-        request.trace_state,
-        request,
-        attributes,
-        start,
-        end,
-        _UNSET,
-    )
 
 
 def _wall_ns(monotonic_s: float) -> int:
