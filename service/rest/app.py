@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
 from service.auth.access import AccessControl, access_control_for
@@ -12,6 +13,7 @@ from service.observability.asgi import RequestContextMiddleware
 from service.rest.auth import AuthMiddleware
 from service.rest.body_guard import BodyGuardMiddleware, ShutdownSignal
 from service.rest.body_limit import BodyLimitMiddleware
+from service.rest.classify_lane import ClassifyLane
 from service.rest.openapi import install_openapi
 from service.rest.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from service.rest.routes_classify import classify_router
@@ -55,7 +57,8 @@ def create_app(
     # RestServer.stop sets it: bodies still arriving get a short grace, then 503.
     app.state.shutdown = ShutdownSignal(settings.connections.shutdown_body_grace_s)
     # Classify first: routes are matched in order, and nearly every request is a classify call.
-    app.include_router(classify_router(settings, classifier, metrics))
+    classify = classify_router(settings, classifier, metrics)
+    app.include_router(classify)
     app.include_router(models_router(classifier))
     app.include_router(health_router(classifier, metrics))
     app.include_router(rollout_router(settings, classifier))  # admin: the rollout policy of each model
@@ -64,6 +67,8 @@ def create_app(
 
     install_problem_handlers(app)
     install_openapi(app)
+    # Innermost of ours, in front of the router: classify calls go straight to their endpoints.
+    app.add_middleware(ClassifyLane, routes=[r for r in classify.routes if isinstance(r, APIRoute)])
     # add_middleware wraps what is there, so the error boundary added last is outermost: it also
     # answers the 413 that the body limit raises before any route runs, and the 429/408/503 of the
     # body guard, which only sees bodies within the limit.

@@ -149,15 +149,31 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)  # type: ignore[arg-type]
 
 
+def problem_for(exc: Exception, instance: str) -> Response | None:
+    """The answer the app's exception handlers give ``exc`` raised by a route; None for an unexpected one.
+
+    For surfaces that call a route's endpoint without the app's exception middleware (the classify lane).
+    """
+    if isinstance(exc, ServiceError):
+        return service_error_response(exc, instance)
+    if isinstance(exc, RequestValidationError):
+        return _validation_problem(exc, instance)
+    return None
+
+
 async def _on_service_error(request: Request, exc: ServiceError) -> Response:
     return service_error_response(exc, request.url.path)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    return _validation_problem(exc, request.url.path)
+
+
+def _validation_problem(exc: RequestValidationError, instance: str) -> Response:
     errors = field_errors(exc.errors())
     where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
     violation = SchemaViolation(f"the request does not match its schema ({where})", errors=errors)
-    return service_error_response(violation, request.url.path)
+    return service_error_response(violation, instance)
 
 
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
