@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.budgets import ByteBudget
 from service.errors import RequestTimeout, Unavailable
+from service.rest.connection_limits import BODY_READY_EXTENSION
 from service.settings import ConnectionLimits
 
 #: Early answers after which the connection is closed: the body was too slow, or the server is stopping.
@@ -76,13 +77,18 @@ class BodyGuardMiddleware:
         complete = declared == 0
         started = time.monotonic()
         limits = self.limits
+        # Set while a part of the body is there to read (our HTTP protocol's extension; absent elsewhere).
+        ready: asyncio.Event | None = scope.get("extensions", {}).get(BODY_READY_EXTENSION, {}).get("event")
 
         async def guarded_receive() -> Message:
             nonlocal held, complete
             if complete:
                 return await receive()
             left = min(limits.body_idle_timeout_s, limits.body_timeout_s - (time.monotonic() - started))
-            message = await self._next(receive, left)
+            if ready is not None and ready.is_set() and left > 0:
+                message = await receive()  # the part has arrived: no timer to arm and cancel
+            else:
+                message = await self._next(receive, left)
             if message["type"] == "http.request":
                 if declared is None:
                     size = len(message.get("body", b""))

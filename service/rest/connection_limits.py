@@ -13,7 +13,8 @@ timer before a connection's first request (4,000 slowloris connections were all 
   connection opened or the request's first byte came (idleness between requests stays uvicorn's
   ``timeout_keep_alive``).
 
-Body time limits live in ``service.rest.body_guard`` (ASGI), where the request is known.
+Body time limits live in ``service.rest.body_guard`` (ASGI), where the request is known; the protocol
+tells it whether a request's body part has already arrived (``BODY_READY_EXTENSION``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from service.rest.early_shed import Refusal
 from service.settings import ConnectionLimits
 
 log = logging.getLogger(__name__)
+
+#: The ASGI extension (a key of ``scope["extensions"]``) this protocol adds to each request. Its ``"event"``
+#: is an ``asyncio.Event`` set while the request's ``receive()`` would return at once (a part of the body,
+#: or the disconnect, is there): the body guard arms no timer to read a body that has arrived.
+BODY_READY_EXTENSION = "classifier.body_ready"
 
 _431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -123,7 +129,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             verdict = self.shed(self.url, self.headers)
         if isinstance(verdict, Refusal):
             self._answer_at_once(verdict)
-        elif verdict is None:
+            return
+        if verdict is None:
             super().on_headers_complete()
         else:
             # The request's task is created (and copies this context) inside uvicorn's handler: it carries
@@ -134,6 +141,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 current_ticket.reset(token)
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not so after an upgrade
+            # The request's task takes its first step on a later loop turn, so this is in its scope in time.
+            self.scope.setdefault("extensions", {})[BODY_READY_EXTENSION] = {"event": cycle.message_event}
 
     def _answer_at_once(self, refusal: Refusal) -> None:
         """Write ``refusal`` now, from the parser's callback, and leave the connection as uvicorn leaves it
