@@ -49,6 +49,10 @@ _DEFAULT_TOKEN_PATTERN: str = _DEFAULTS["token_pattern"].default
 
 #: Vocabularies whose lookup tables are kept; a gateway serves a handful of text versions at once.
 _INDEX_CACHE_SIZE = 16
+#: Characters tokenised at a time when only the first tokens are kept (``first_tokens``): about 170
+#: tokens of the demo e-mails (2.9 characters a token); 512 measured faster than 1024 and 2048 on them.
+_PIECE_CHARS = 512
+_ASCII_WHITESPACE = re.compile(r"[ \t\n\r]")
 
 
 def tokenize(text: str, spec: TextFeatures) -> list[str]:
@@ -78,7 +82,7 @@ def preprocess_text(text: str, spec: TextFeatures, limits: InputLimits | None = 
     limits = limits or InputLimits()
     if len(text) > limits.max_text_chars:
         raise InputTooLarge(f"text of {len(text)} characters is over the limit of {limits.max_text_chars}")
-    tokens = _tokens(text, spec.normalization, spec.lowercase, spec.token_pattern)[: spec.sequence_length]
+    tokens = first_tokens(text, spec.normalization, spec.lowercase, spec.token_pattern, spec.sequence_length)
     if not tokens:
         raise UndecodableInput("the text has no tokens (empty or whitespace only)")
     ids = np.full(spec.input_shape, spec.pad_id, dtype=np.int32)
@@ -159,6 +163,36 @@ def _tokens(text: str, normalization: Normalization, lowercase: bool, token_patt
         return tokens
     # With groups, findall would return the groups; the whole match is the token.
     return [match.group() for match in pattern.finditer(text)]
+
+
+def first_tokens(
+    text: str,
+    normalization: Normalization,
+    lowercase: bool,
+    token_pattern: str,
+    limit: int,
+    *,
+    piece_chars: int = _PIECE_CHARS,
+) -> list[str]:
+    """The first ``limit`` tokens of ``text``, at a cost in proportion to them rather than to the text.
+
+    Under the default pattern, which never matches whitespace, the text is tokenised in pieces of about
+    ``piece_chars`` characters, each ending before an ASCII space, tab or line break, until ``limit``
+    tokens are in. Such a character bounds everything the tokeniser does: normalisation cannot reach
+    across it (it is a starter that composes with nothing, so runs of combining marks, their reordering
+    and composition all stop there), case folding maps one character at a time, and no token holds it.
+    So the pieces' tokens, in order, are the whole text's. Other patterns tokenise the whole text.
+    """
+    if token_pattern != _DEFAULT_TOKEN_PATTERN or len(text) <= piece_chars:
+        return _tokens(text, normalization, lowercase, token_pattern)[:limit]
+    tokens: list[str] = []
+    start = 0
+    while start < len(text) and len(tokens) < limit:
+        boundary = _ASCII_WHITESPACE.search(text, start + piece_chars)
+        end = len(text) if boundary is None else boundary.start()
+        tokens += _tokens(text[start:end], normalization, lowercase, token_pattern)
+        start = end
+    return tokens[:limit]
 
 
 @lru_cache(maxsize=32)
