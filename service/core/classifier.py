@@ -163,9 +163,8 @@ class Classifier:
         with tracing.span("preprocess"):
             # No timer of its own: heavy inputs decode in worker processes killed at the deadline, small
             # ones are bounded by the input budgets, and the deadline is checked again before the model call.
-            batch = await self.decoder.decode(
-                call.model, call.inputs, spec, self._remaining(deadline), call.adapt_input
-            )
+            remaining, alone = self._remaining(deadline), self._alone(call.model)
+            batch = await self.decoder.decode(call.model, call.inputs, spec, remaining, call.adapt_input, alone=alone)
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
@@ -196,6 +195,12 @@ class Classifier:
     def _routed(call: ClassifyCall) -> bool:
         # Only requests that let the gateway choose take part in a rollout; a pinned version or label stays.
         return call.version is None and call.version_label is None
+
+    def _alone(self, model: str) -> bool:
+        # No other request of this model holds a slot: nothing to batch this one with, so a cheap input is
+        # better decoded at once than handed to a thread (see Decoder.decode).
+        lane = self.admission.lane(model)
+        return lane is None or lane.running <= 1
 
     def _queueing(self, model: str) -> bool:
         lane = self.admission.lane(model)

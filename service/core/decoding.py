@@ -34,10 +34,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
-from features import check_request_budget, preprocess
+from features import check_request_budget, preprocess, request_cost
 from features.errors import FeatureError, InputTooLarge
 from features.limits import InputLimits
-from features.spec import ModelSpec
+from features.spec import AudioFeatures, ImageFeatures, ModelSpec
 from service.core.decode_worker import preprocess_in_worker
 from service.core.schemas import InputAdapter, RawInput
 from service.core.thread_priority import lower_current_thread
@@ -54,6 +54,8 @@ class Decoder:
         self._limits: InputLimits = settings.limits.input_limits()
         self._heavy_bytes = settings.decoding.heavy_input_bytes
         self._inline_chars = settings.decoding.inline_text_chars
+        self._inline_pixels = settings.decoding.inline_image_pixels
+        self._inline_samples = settings.decoding.inline_audio_samples
         self._processes_n = settings.decoding.processes
         self._heavy_per_model = settings.decoding.heavy_per_model
         self._nice = settings.compute_thread_nice
@@ -87,18 +89,24 @@ class Decoder:
         spec: ModelSpec,
         deadline_s: float,
         adapt: InputAdapter | None = None,
+        *,
+        alone: bool = False,
     ) -> np.ndarray:
         """Every input preprocessed with ``spec``, stacked in order; the first failure cancels the rest.
 
         ``adapt`` (a protocol's input rule, e.g. V2's BYTES elements) is applied to every input first, and a
         request of several inputs has its total cost checked from headers before anything is decoded.
+        ``alone``: no other request of the model is in flight, so small images and short audio are decoded on
+        the event loop too (short texts always are).
         """
         if adapt is not None or len(inputs) > 1:
             loop = asyncio.get_running_loop()
             inputs = await loop.run_in_executor(self._threads, self._prepare, inputs, spec, adapt)
         if len(inputs) == 1:  # the common case, without the bookkeeping of several tasks
-            return np.stack([await self._one(model, 0, inputs[0], spec, deadline_s)])
-        jobs = [asyncio.ensure_future(self._one(model, i, raw, spec, deadline_s)) for i, raw in enumerate(inputs)]
+            return np.stack([await self._one(model, 0, inputs[0], spec, deadline_s, alone)])
+        jobs = [
+            asyncio.ensure_future(self._one(model, i, raw, spec, deadline_s, alone)) for i, raw in enumerate(inputs)
+        ]
         try:
             await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
             for job in jobs:
@@ -121,12 +129,14 @@ class Decoder:
                 raise PayloadTooLarge(str(exc)) from exc
         return inputs
 
-    async def _one(self, model: str, index: int, raw: RawInput, spec: ModelSpec, timeout_s: float) -> np.ndarray:
+    async def _one(
+        self, model: str, index: int, raw: RawInput, spec: ModelSpec, timeout_s: float, alone: bool
+    ) -> np.ndarray:
         try:
             if self.is_heavy(raw):
                 async with self._semaphore(self._heavy, model, self._heavy_per_model):
                     return await self._in_process(raw, spec, timeout_s)
-            if isinstance(raw, str) and len(raw) <= self._inline_chars:
+            if self._is_cheap(raw, spec, alone):
                 return preprocess(raw, spec, self._limits)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._threads, preprocess, raw, spec, self._limits)
@@ -142,6 +152,25 @@ class Decoder:
             log.error("the decode worker pool is broken: %s", exc)
             self._processes = None
             raise Unavailable("the decoders are restarting; retry later") from exc
+
+    def _is_cheap(self, raw: RawInput, spec: ModelSpec, alone: bool) -> bool:
+        """Whether ``raw`` is preprocessed on the event loop: a short text, or, when its request is alone, a
+        file whose headers state few pixels or samples. The file's size says nothing of its decoded size (a
+        few KB of PNG can hold megapixels), so its headers are read (~20 us for an image, ~40 us for a WAV)
+        before it is trusted."""
+        if isinstance(raw, str):
+            return len(raw) <= self._inline_chars
+        if not alone:
+            return False
+        features = spec.features
+        if isinstance(features, ImageFeatures):
+            bound = self._inline_pixels
+        elif isinstance(features, AudioFeatures):
+            bound = self._inline_samples
+        else:
+            return False
+        # Unreadable headers measure 0: such an input is refused in a thread, as before.
+        return bound > 0 and 0 < request_cost([raw], features, self._limits) <= bound
 
     async def _in_process(self, raw: RawInput, spec: ModelSpec, timeout_s: float) -> np.ndarray:
         pool = self._pool()
