@@ -97,22 +97,21 @@ async def test_everything_else_goes_on_to_the_app_behind(
     assert behind.paths == [path]
 
 
-async def test_an_endpoints_service_error_is_its_problem_document(
-    lane_client: tuple[httpx.AsyncClient, RouterCalls],
+@pytest.mark.parametrize(
+    ("name", "status", "slug", "errors"),
+    [
+        ("missing", 404, "model-not-found", None),  # a ServiceError
+        ("invalid", 422, "schema-violation", [{"loc": ["query", "top_k"], "msg": "too small", "type": "greater_than"}]),
+    ],
+)
+async def test_an_endpoints_error_is_its_problem_document(
+    lane_client: tuple[httpx.AsyncClient, RouterCalls], name: str, status: int, slug: str, errors: object
 ) -> None:
     http, _ = lane_client
-    answer = await http.post("/v1/models/missing:classify")
-    assert_problem(answer, 404, "model-not-found")
-    assert answer.json()["instance"] == "/v1/models/missing:classify"
-
-
-async def test_an_endpoints_validation_error_is_the_apps_422(
-    lane_client: tuple[httpx.AsyncClient, RouterCalls],
-) -> None:
-    http, _ = lane_client
-    answer = await http.post("/v1/models/invalid:classify")
-    assert_problem(answer, 422, "schema-violation")
-    assert answer.json()["errors"] == [{"loc": ["query", "top_k"], "msg": "too small", "type": "greater_than"}]
+    answer = await http.post(f"/v1/models/{name}:classify")
+    body = assert_problem(answer, status, slug)
+    assert body["instance"] == f"/v1/models/{name}:classify"
+    assert body.get("errors") == errors
 
 
 async def test_the_lane_answers_errors_as_the_apps_exception_handlers_do() -> None:
