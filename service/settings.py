@@ -48,6 +48,13 @@ class BatchingSettings(BaseModel):
         " request at once (saves up to batch_timeout_ms at low load; under load, rows still queue behind the"
         " running call and go as one batch). False: every batch waits the window, as TF Serving does.",
     )
+    inline_call_ms: float = Field(
+        default=1.0,
+        ge=0,
+        description="Embedded backend: a request with no other request of its model in flight runs the model on"
+        " the event loop, without a thread hand-off, when the version is idle and its last model call took at"
+        " most this long (the loop is held that long); 0: never.",
+    )
 
 
 class MonitoringSettings(BaseModel):

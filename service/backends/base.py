@@ -148,9 +148,12 @@ class ModelBackend(abc.ABC):
         """The spec the version was exported with; raises VersionNotFound or ModelNotReady."""
 
     @abc.abstractmethod
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
         """Softmax probabilities ``[N, labels]`` for a batch of preprocessed inputs, from exactly ``version``.
 
         ``inputs`` has the dtype and per-row shape of the version's spec. ``timeout`` is the
-        seconds left of the caller's deadline (None: no deadline).
+        seconds left of the caller's deadline (None: no deadline). ``alone``: no other request of the model
+        is in flight (a hint; the embedded backend may then skip its batching hand-offs).
         """

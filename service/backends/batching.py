@@ -9,6 +9,11 @@ call is an awaitable ``BatchCall`` (the embedded runtime runs the model in a thr
 time per version; while every slot is busy, requests keep queueing and the next call takes a fuller
 batch. Each request gets its own rows of the output, in order; a failed call fails its batch only.
 
+A backend whose model call can also run synchronously (the embedded runtime) may pass it as
+``inline_call``: a request submitted ``alone`` (no other request of its model in flight) to an idle
+version whose last call took at most ``inline_call_ms`` then runs on the event loop at once, without the
+collector's loop turns and the thread hand-off, which at one client were a large part of its latency.
+
 Bounds: a request larger than ``max_batch_size`` is split into several calls; more than
 ``max_queued_rows`` waiting rows refuse new requests with Overloaded; a request whose deadline passes
 is answered DeadlineExceeded at once (and dropped from the queue if it had not been taken yet, so it is
@@ -66,8 +71,13 @@ class BatchQueue:
         slots: int,
         on_batch: Callable[[int], None] | None = None,
         label: str = "model",
+        inline_call: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self._call = call
+        self._inline_call = inline_call
+        self._inline_max_s = settings.inline_call_ms / 1000
+        #: Seconds the last model call took, from its start to its answer; unknown (inf) before the first.
+        self._last_call_s = float("inf")
         self._max_rows = settings.max_batch_size
         self._window = settings.batch_timeout_ms / 1000
         self._eager_when_idle = settings.eager_when_idle
@@ -98,10 +108,16 @@ class BatchQueue:
         if self._collector is None:
             self._collector = asyncio.create_task(self._collect(), name=f"batcher {self._label}")
 
-    async def submit(self, rows: np.ndarray, timeout: float | None) -> np.ndarray:
-        """The model's output for ``rows`` (``[N, ...]``), computed within a batch."""
+    async def submit(self, rows: np.ndarray, timeout: float | None, *, alone: bool = False) -> np.ndarray:
+        """The model's output for ``rows`` (``[N, ...]``), computed within a batch.
+
+        ``alone``: no other request of the model is in flight, so nothing could join this one's batch (the
+        inline rule in the module docstring).
+        """
         if self._closing or self._collector is None:
             raise ModelNotReady(f"{self._label} is unloading")
+        if alone and self._runs_inline(rows):
+            return self._run_inline(rows, timeout)
         count = len(rows)
         if self._queued_rows + count > self._max_queued:
             raise Overloaded(
@@ -130,6 +146,34 @@ class BatchQueue:
             # A failure raised here holds this frame, and the requests' futures hold the failure: drop them,
             # or the rows stay in a cycle that an idle gateway never collects (ARCHITECTURE.md, "Why").
             requests.clear()
+
+    def _runs_inline(self, rows: np.ndarray) -> bool:
+        return (
+            self._inline_call is not None
+            and self._last_call_s <= self._inline_max_s
+            and len(rows) <= self._max_rows
+            and not self._calls_running
+            and not self._has_queued()
+        )
+
+    def _run_inline(self, rows: np.ndarray, timeout: float | None) -> np.ndarray:
+        assert self._inline_call is not None
+        if timeout is not None and timeout <= 0:
+            raise DeadlineExceeded("the request's deadline passed before it was queued")
+        if self._on_batch is not None:
+            self._on_batch(len(rows))
+        started = time.monotonic()
+        try:
+            output = self._inline_call(rows)
+        except Exception as exc:
+            raise _call_error(exc, self._label) from exc
+        ended = time.monotonic()
+        self._last_call_s = ended - started
+        if len(output) != len(rows):
+            raise InternalError(f"the model answered {len(output)} rows for {len(rows)}")
+        if tracing.tracing_enabled():
+            _trace_call(started, started, ended, len(rows))
+        return output
 
     def _enqueue(self, rows: np.ndarray, timeout: float | None) -> list[_Request]:
         loop = asyncio.get_running_loop()
@@ -237,14 +281,13 @@ class BatchQueue:
             started = time.monotonic()
             output = await self._call(parts, timeout)
             ended = time.monotonic()
+            self._last_call_s = ended - started
             if len(output) != rows:
                 raise InternalError(f"the model answered {len(output)} rows for {rows}")
             for request in batch:
                 request.call_started, request.call_ended, request.call_rows = started, ended, rows
         except Exception as exc:
-            error = exc if isinstance(exc, ServiceError) else InternalError("the model call failed")
-            if error is not exc:
-                log.error("model call of %s failed", self._label, exc_info=exc)
+            error = _call_error(exc, self._label)
             _fail(batch, error)
             del error, batch  # ``exc``'s traceback holds this frame: no cycle through them (see ``submit``)
         else:
@@ -257,6 +300,14 @@ class BatchQueue:
         finally:
             self._calls_running -= 1
             self._slots.release()
+
+
+def _call_error(exc: Exception, label: str) -> ServiceError:
+    """What a failed model call answers its requests: our own error as it is, anything else a logged 500."""
+    if isinstance(exc, ServiceError):
+        return exc
+    log.error("model call of %s failed", label, exc_info=exc)
+    return InternalError("the model call failed")
 
 
 def _fail(requests: list[_Request], error: Exception) -> None:
@@ -276,10 +327,9 @@ def _abandon(requests: list[_Request]) -> None:
 
 def _trace(requests: list[_Request], traced_at: float) -> None:
     for request in requests:
-        tracing.record_span("queue wait", traced_at, request.call_started)
-        tracing.record_span(
-            "model call",
-            request.call_started,
-            request.call_ended,
-            **{"classifier.batch_rows": request.call_rows},
-        )
+        _trace_call(traced_at, request.call_started, request.call_ended, request.call_rows)
+
+
+def _trace_call(queued_at: float, started: float, ended: float, rows: int) -> None:
+    tracing.record_span("queue wait", queued_at, started)
+    tracing.record_span("model call", started, ended, **{"classifier.batch_rows": rows})

@@ -168,7 +168,9 @@ class Classifier:
         self._observe("preprocess", t0, call, version, "ok")
 
         t0 = time.perf_counter()
-        probabilities = await self.backend.predict(call.model, version, batch, timeout=self._remaining(deadline))
+        # Asked again: requests that arrived while this one was decoded in a thread may now share its batch.
+        remaining, alone = self._remaining(deadline), self._alone(call.model)
+        probabilities = await self.backend.predict(call.model, version, batch, timeout=remaining, alone=alone)
         self._observe("backend", t0, call, version, "ok")
         threshold = call.min_confidence if call.min_confidence is not None else spec.min_confidence
         response = self._ranked_response(call.model, version, spec, probabilities, top_k, threshold)
@@ -198,7 +200,8 @@ class Classifier:
 
     def _alone(self, model: str) -> bool:
         # No other request of this model holds a slot: nothing to batch this one with, so a cheap input is
-        # better decoded at once than handed to a thread (see Decoder.decode).
+        # better decoded, and a short model call better run, at once than handed to a thread (Decoder.decode,
+        # backends.batching).
         lane = self.admission.lane(model)
         return lane is None or lane.running <= 1
 

@@ -41,7 +41,9 @@ class ListingBackend(ModelBackend):
     async def get_spec(self, name: str, version: int) -> ModelSpec:
         raise NotImplementedError
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
         raise NotImplementedError
 
 

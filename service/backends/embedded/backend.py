@@ -151,13 +151,15 @@ class EmbeddedBackend(ModelBackend):
             raise _not_ready(name, entry)
         return entry.loaded.spec
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
-        """Probabilities from exactly ``version``, computed in a dynamic batch."""
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
+        """Probabilities from exactly ``version``, computed in a dynamic batch (or at once, when ``alone``)."""
         entry = self._entry(name, version)
         if entry.loaded is None or entry.batcher is None or not entry.serves_pinned():
             raise _not_ready(name, entry)
         rows = check_inputs(inputs, entry.loaded.spec)
-        return await entry.batcher.submit(rows, timeout)
+        return await entry.batcher.submit(rows, timeout, alone=alone)
 
     def _entry(self, name: str, version: int) -> _Version:
         versions = self._models.get(name)

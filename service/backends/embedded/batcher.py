@@ -1,5 +1,6 @@
 """The embedded runtime's batcher: the shared batching core (``service.backends.batching``) whose model
-call runs the version's signature function in the inference thread pool, so the event loop never blocks."""
+call runs the version's signature function in the inference thread pool, so the event loop never blocks
+on a batch; a request alone may run it inline when the version's calls are short (``inline_call_ms``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Batcher(BatchQueue):
             del timeout
             return await asyncio.get_running_loop().run_in_executor(executor, _run_concatenated, run, parts)
 
-        super().__init__(in_thread, settings=settings, slots=slots, on_batch=on_batch, label=label)
+        super().__init__(in_thread, settings=settings, slots=slots, on_batch=on_batch, label=label, inline_call=run)
 
 
 def _run_concatenated(run: BatchFunction, parts: list[np.ndarray]) -> np.ndarray:

@@ -233,8 +233,13 @@ class TFServingBackend(ModelBackend):
 
     # -- predict ------------------------------------------------------------------------------------
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
-        """Probabilities from exactly ``version``, sent to TF Serving in a batch with concurrent requests."""
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
+        """Probabilities from exactly ``version``, sent to TF Serving in a batch with concurrent requests.
+
+        ``alone`` changes nothing here: a Predict RPC has no thread hand-off to save."""
+        del alone
         spec = await self.get_spec(name, version)
         try:
             contract.check_batch(inputs, spec.features)

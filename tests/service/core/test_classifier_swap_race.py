@@ -40,7 +40,9 @@ class SwappingBackend(ModelBackend):
     async def get_spec(self, name: str, version: int) -> ModelSpec:
         return SPEC
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
         self.predicted.append(version)
         if version not in self.available:
             raise ModelNotReady(f"version {version} is UNLOADING")

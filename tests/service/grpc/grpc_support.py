@@ -72,7 +72,9 @@ class ScriptedBackend(ModelBackend):
     async def get_spec(self, name: str, version: int) -> ModelSpec:
         return await self.inner.get_spec(name, version)
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
         self.predict_started.set()
         self.timeouts.append(timeout)
         try:

@@ -43,7 +43,9 @@ class BrokenBackend(ModelBackend):
     async def get_spec(self, name: str, version: int) -> ModelSpec:
         raise RuntimeError(f"bug: {SECRET}")
 
-    async def predict(self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None) -> np.ndarray:
+    async def predict(
+        self, name: str, version: int, inputs: np.ndarray, *, timeout: float | None, alone: bool = False
+    ) -> np.ndarray:
         raise RuntimeError(f"bug: {SECRET}")
 
 
