@@ -165,6 +165,8 @@ class BatchQueue:
         started = time.monotonic()
         try:
             output = self._inline_call(rows)
+        except ServiceError:
+            raise
         except Exception as exc:
             raise _call_error(exc, self._label) from exc
         ended = time.monotonic()
