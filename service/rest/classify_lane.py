@@ -33,6 +33,18 @@ class ClassifyLane:
 
     def __init__(self, app: ASGIApp, routes: Sequence[APIRoute]) -> None:
         self.app = app
+        for route in routes:
+            dependant = route.dependant
+            if (
+                dependant.dependencies
+                or dependant.path_params
+                or dependant.query_params
+                or dependant.header_params
+                or dependant.cookie_params
+                or dependant.body_params
+            ):
+                # FastAPI would resolve them; called directly, the endpoint gets the request only.
+                raise ValueError(f"{route.path}: the classify lane serves endpoints that take only the Request")
         self._routes: tuple[tuple[re.Pattern[str], Endpoint], ...] = tuple(
             (route.path_regex, route.endpoint) for route in routes
         )

@@ -136,3 +136,14 @@ async def test_the_lane_answers_errors_as_the_apps_exception_handlers_do() -> No
         assert answers[0].json() == answers[1].json(), path
         assert answers[0].headers["content-type"] == answers[1].headers["content-type"]
     assert answers[1].status_code == 500  # "broken": the boundary's generic answer
+
+
+def test_a_route_with_parameters_or_dependencies_is_refused_at_start() -> None:
+    router = APIRouter()
+
+    @router.post("/v1/models/{name}:classify")
+    async def classify(name: str, request: Request) -> Response:  # FastAPI would fill name in
+        return Response(name)
+
+    with pytest.raises(ValueError, match="take only the Request"):
+        ClassifyLane(RouterCalls(), routes=[r for r in router.routes if isinstance(r, APIRoute)])
