@@ -18,6 +18,7 @@ from service.backends.base import ModelBackend, ModelStatus
 from service.core.admission import Admission
 from service.core.budgets import ByteBudget, HeapTrimmer
 from service.core.decoding import Decoder
+from service.core.loop_idle import nothing_else_ready
 from service.core.names import check_call_names, check_model_name
 from service.core.readiness import READY, Readiness
 from service.core.schemas import (
@@ -199,11 +200,14 @@ class Classifier:
         return call.version is None and call.version_label is None
 
     def _alone(self, model: str) -> bool:
-        # No other request of this model holds a slot: nothing to batch this one with, so a cheap input is
+        # No other request of this model in its lane (holding a slot, queued, or through the REST door), and
+        # nothing else ready on the loop: nothing to batch this one with or to overlap, so a cheap input is
         # better decoded, and a short model call better run, at once than handed to a thread (Decoder.decode,
-        # backends.batching).
+        # backends.batching, core.loop_idle).
         lane = self.admission.lane(model)
-        return lane is None or lane.running <= 1
+        if lane is not None and (lane.running > 1 or lane.waiting or lane.transit):
+            return False
+        return nothing_else_ready()
 
     def _queueing(self, model: str) -> bool:
         lane = self.admission.lane(model)
