@@ -51,9 +51,9 @@ class BatchingSettings(BaseModel):
     inline_call_ms: float = Field(
         default=1.0,
         ge=0,
-        description="Embedded backend: a request with no other request of its model in flight runs the model on"
-        " the event loop, without a thread hand-off, when the version is idle and its last model call took at"
-        " most this long (the loop is held that long); 0: never.",
+        description="Embedded backend: a request alone (no other of its model in flight, nothing else ready on the"
+        " event loop) runs the model on the event loop, without a thread hand-off, when the version is idle and"
+        " its last model call took at most this long (the loop is held that long); 0: never.",
     )
 
 
@@ -222,7 +222,8 @@ class DecodingSettings(BaseModel):
     inline_image_pixels: int = Field(
         default=16384,
         ge=0,
-        description="When no other request of the model is in flight, images whose headers state at most this many"
+        description="When a request is alone (no other of its model in flight, nothing else ready on the event"
+        " loop), images whose headers state at most this many"
         " pixels (128 x 128) are decoded on the event loop (a 28 x 28 PNG: ~0.2 ms; a 128 x 128 JPEG: ~0.4 ms),"
         " without a thread hand-off; 0: never.",
     )
