@@ -116,8 +116,6 @@ class BatchQueue:
         """
         if self._closing or self._collector is None:
             raise ModelNotReady(f"{self._label} is unloading")
-        if alone and self._runs_inline(rows):
-            return self._run_inline(rows, timeout)
         count = len(rows)
         if self._queued_rows + count > self._max_queued:
             raise Overloaded(
@@ -126,6 +124,8 @@ class BatchQueue:
             )
         if timeout is not None and timeout <= 0:
             raise DeadlineExceeded("the request's deadline passed before it was queued")
+        if alone and self._runs_inline(rows):
+            return self._run_inline(rows)
         traced_at = time.monotonic()
         requests = self._enqueue(rows, timeout)
         loop = asyncio.get_running_loop()
@@ -156,10 +156,9 @@ class BatchQueue:
             and not self._has_queued()
         )
 
-    def _run_inline(self, rows: np.ndarray, timeout: float | None) -> np.ndarray:
+    def _run_inline(self, rows: np.ndarray) -> np.ndarray:
+        # Like _execute for a batch of one, on the loop: no deadline timer, as a running call cannot stop anyway.
         assert self._inline_call is not None
-        if timeout is not None and timeout <= 0:
-            raise DeadlineExceeded("the request's deadline passed before it was queued")
         if self._on_batch is not None:
             self._on_batch(len(rows))
         started = time.monotonic()
@@ -171,8 +170,7 @@ class BatchQueue:
             raise _call_error(exc, self._label) from exc
         ended = time.monotonic()
         self._last_call_s = ended - started
-        if len(output) != len(rows):
-            raise InternalError(f"the model answered {len(output)} rows for {len(rows)}")
+        _check_rows(output, len(rows))
         if tracing.tracing_enabled():
             _trace_call(started, started, ended, len(rows))
         return output
@@ -284,8 +282,7 @@ class BatchQueue:
             output = await self._call(parts, timeout)
             ended = time.monotonic()
             self._last_call_s = ended - started
-            if len(output) != rows:
-                raise InternalError(f"the model answered {len(output)} rows for {rows}")
+            _check_rows(output, rows)
             for request in batch:
                 request.call_started, request.call_ended, request.call_rows = started, ended, rows
         except Exception as exc:
@@ -302,6 +299,11 @@ class BatchQueue:
         finally:
             self._calls_running -= 1
             self._slots.release()
+
+
+def _check_rows(output: np.ndarray, rows: int) -> None:
+    if len(output) != rows:
+        raise InternalError(f"the model answered {len(output)} rows for {rows}")
 
 
 def _call_error(exc: Exception, label: str) -> ServiceError:

@@ -121,6 +121,12 @@ class Lane:
         return len(self.queue)
 
     @property
+    def holds_one_at_most(self) -> bool:
+        """Whether at most one request is in the lane: none queued, none on its way from the door, at most one
+        holding a slot (the asker's own)."""
+        return self.running <= 1 and not self.queue and not self.transit
+
+    @property
     def full(self) -> bool:
         """Whether a new request would have to wait."""
         return bool(self.queue) or self.running >= int(self.limit)

@@ -205,9 +205,7 @@ class Classifier:
         # better decoded, and a short model call better run, at once than handed to a thread (Decoder.decode,
         # backends.batching, core.loop_idle).
         lane = self.admission.lane(model)
-        if lane is not None and (lane.running > 1 or lane.waiting or lane.transit):
-            return False
-        return nothing_else_ready()
+        return (lane is None or lane.holds_one_at_most) and nothing_else_ready()
 
     def _queueing(self, model: str) -> bool:
         lane = self.admission.lane(model)
